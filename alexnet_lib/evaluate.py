@@ -16,6 +16,7 @@ def _true_label_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tens
 
     Ties count against the model: a class tied with the true label ranks above it. So a net whose
     scores are all equal (e.g. dead ReLUs at the start of training) gets 100% error, not 0%.
+    A row holding any NaN score (a diverged net) counts as wrong at every k.
     """
     if scores.dim() != 2 or targets.shape != scores.shape[:1]:
         raise AlexNetError(
@@ -23,7 +24,8 @@ def _true_label_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tens
             f"got {tuple(scores.shape)} and {tuple(targets.shape)}."
         )
     true_scores = scores.gather(1, targets.long().unsqueeze(1))
-    return (scores >= true_scores).sum(1) - 1  # minus the true class itself
+    ranks = (scores >= true_scores).sum(1) - 1  # minus the true class itself
+    return ranks.masked_fill(scores.isnan().any(1), scores.shape[1])
 
 
 def _check_ks(ks: Sequence[int], num_classes: int) -> None:

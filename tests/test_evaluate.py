@@ -37,6 +37,13 @@ def test_ties_count_against_the_true_label():
     assert topk_errors(tied, torch.tensor([0]), ks=(1, 2)) == {1: 1.0, 2: 0.0}
 
 
+def test_nan_scores_count_as_errors_at_every_k():
+    # A diverged net outputs NaN; NaN >= x is False, so a naive rank would put the label on top.
+    nan = float("nan")
+    scores = torch.tensor([[nan, nan, nan], [0.0, nan, 1.0], [0.0, 1.0, 2.0]])
+    assert topk_errors(scores, torch.tensor([0, 2, 2]), ks=(1, 3)) == {1: 2 / 3, 3: 2 / 3}
+
+
 def test_k_larger_than_classes_raises_clear_error():
     with pytest.raises(AlexNetError, match=r"top-7 error needs 1 <= k <= number of classes \(6\)"):
         topk_errors(LOGITS, TARGETS, ks=(1, 7))
