@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from .errors import AlexNetError
 
@@ -29,24 +30,99 @@ class LocalResponseNorm(nn.Module):
       alpha = 1e-4 / 5 = 2e-5 in the paper's notation. ``LocalResponseNorm(alpha=2e-5)`` here
       equals ``torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2)``.
 
+    ``groups`` splits the C channels into that many equal blocks and normalises within each block:
+    a window never crosses a block boundary, it is clipped there as at channels 0 and N - 1. The
+    2012 code normalised this way, within each GPU's tower (48 conv1 maps, 128 conv2 maps):
+    ``groups=2``. ``groups=1`` (default) is the formula as written, across all N maps.
+
     ``size`` must be odd: only then is the window of n maps centred on channel i.
+
+    Speed: the forward pass is the formula; the backward pass is its derivative written out by hand
+    (see `_LRNFunction`), which makes fewer passes over memory than autograd would. On a 2-core
+    CPU a forward + backward is about 2.6x faster than `torch.nn.LocalResponseNorm` with the same
+    numbers, and LRN's share of an AlexNet training step falls from 46% to 23%
+    (``benchmarks/lrn.py``).
     """
 
-    def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0):
+    def __init__(
+        self,
+        size: int = 5,
+        alpha: float = 1e-4,
+        beta: float = 0.75,
+        k: float = 2.0,
+        groups: int = 1,
+    ):
         super().__init__()
         if size < 1 or size % 2 == 0:
             raise AlexNetError(
                 f"LocalResponseNorm size={size}: use an odd window (the paper's is 5)."
             )
-        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+        if groups < 1:
+            raise AlexNetError(f"LocalResponseNorm groups={groups}: use 1 (all maps) or more.")
+        self.size, self.alpha, self.beta, self.k, self.groups = size, alpha, beta, k, groups
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
-        half = self.size // 2
-        # Zero channels before 0 and after N-1 clip the window, as max(0, .) and min(N-1, .) do.
-        squares = F.pad(a.pow(2), (0, 0, 0, 0, half, half))
-        # unfold gives, for every channel i, its window of `size` neighbours in a new last axis.
-        window_sums = squares.unfold(1, self.size, 1).sum(-1)
-        return a / (self.k + self.alpha * window_sums).pow(self.beta)
+        if a.dim() != 4 or a.shape[1] % self.groups:
+            raise AlexNetError(
+                f"LocalResponseNorm(groups={self.groups}) needs N x C x H x W input with C "
+                f"divisible by {self.groups}; got shape {tuple(a.shape)}."
+            )
+        return _LRNFunction.apply(a, self.size, self.alpha, self.beta, self.k, self.groups)
 
     def extra_repr(self) -> str:
-        return f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+        groups = f", groups={self.groups}" if self.groups != 1 else ""
+        return f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}{groups}"
+
+
+def _window_sums(x: torch.Tensor, size: int, groups: int) -> torch.Tensor:
+    """Paper §3.3: for every channel i, the sum of x over channels i - size//2 .. i + size//2.
+
+    The window stops at the ends of i's block of C / groups channels (with ``groups=1``: at
+    channels 0 and C - 1), exactly as the limits max(0, .) and min(N - 1, .) of the formula do.
+    """
+    n, c, h, w = x.shape
+    half = size // 2
+    blocks = x.reshape(n * groups, c // groups, h, w)  # each block becomes its own "image"
+    # Zero channels before and after each block clip the window; unfold puts, for every channel,
+    # its window of `size` neighbours in a new last axis.
+    padded = F.pad(blocks, (0, 0, 0, 0, half, half))
+    return padded.unfold(1, size, 1).sum(-1).reshape(n, c, h, w)
+
+
+class _LRNFunction(torch.autograd.Function):
+    """Paper §3.3: b = a * scale ** -beta, scale = k + alpha * (window sums of a ** 2), by hand.
+
+    The forward pass is the formula; the backward pass is its derivative, written out.
+
+    Differentiating b[i] = a[i] * scale[i] ** -beta by a[j]::
+
+        db[i]/da[j] = [i == j] * scale[i] ** -beta
+                      - 2 * alpha * beta * a[i] * a[j] * scale[i] ** (-beta - 1) * [j in window(i)]
+
+    Windows are symmetric (j is in i's window exactly when i is in j's), so the gradient the loss
+    sends to a[j] is again a window sum, computed with the same `_window_sums`::
+
+        grad_a[j] = g[j] * scale[j] ** -beta
+                    - 2 * alpha * beta * a[j] * _window_sums(g * scale ** -beta * a / scale)[j]
+
+    cuda-convnet and Caffe wrote this gradient by hand too.
+    """
+
+    @staticmethod
+    def forward(ctx, a, size, alpha, beta, k, groups):
+        scale = _window_sums(a * a, size, groups).mul_(alpha).add_(k)
+        scale_pow = scale.pow(-beta)
+        ctx.save_for_backward(a, scale, scale_pow)
+        ctx.constants = size, alpha, beta, groups
+        return a * scale_pow
+
+    @staticmethod
+    @once_differentiable  # a second derivative through this backward would be wrong: refuse it
+    def backward(ctx, grad_b):
+        a, scale, scale_pow = ctx.saved_tensors
+        size, alpha, beta, groups = ctx.constants
+        grad_direct = grad_b * scale_pow  # through the numerator a[i]
+        through_scale = _window_sums(grad_direct * a / scale, size, groups)  # through the sums
+        # grad_direct - 2 * alpha * beta * a * through_scale, in place: no new buffers.
+        grad_a = grad_direct.sub_(through_scale.mul_(a), alpha=2 * alpha * beta)
+        return grad_a, None, None, None, None, None

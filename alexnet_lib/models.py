@@ -1,8 +1,10 @@
-"""Paper §3.5 and §5: the AlexNet architecture, its initialisation, and its size in numbers."""
+"""Paper §3 and §5: AlexNet, its §3 variants, their initialisation, and their size in numbers."""
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -29,8 +31,10 @@ class AlexNet(nn.Module):
     Non-overlapping 2x2/2 pools give the same 27, 13 and 6 from 224, so ``overlap=False`` needs no
     other change.
 
-    LRN here normalises across all N maps of the layer, as the formula is written; the 2012 code
-    normalised within each tower's 48 (conv1) or 128 (conv2) maps.
+    LRN normalises across all N maps of the layer, as the formula is written (``lrn_groups=1``);
+    the 2012 code normalised within each tower's 48 (conv1) or 128 (conv2) maps: ``lrn_groups=2``.
+    ``widths`` are the numbers of kernels in conv1..conv5 (§3.2's one-GPU net halves them:
+    `OneGPUAlexNet`).
 
     Dropout is PyTorch's: during training the kept units are scaled by 1 / (1 - p), so at test
     time all units are used unscaled. That is the same function as the paper's halving of the
@@ -46,18 +50,24 @@ class AlexNet(nn.Module):
         *,
         groups: int = 2,
         lrn: bool = True,
+        lrn_groups: int = 1,
         overlap: bool = True,
         dropout: float = 0.5,
+        widths: Sequence[int] = (96, 256, 384, 384, 256),
     ):
         super().__init__()
-        if groups < 1 or 32 % groups:  # 32 = gcd of the conv widths 96, 256 and 384
-            raise AlexNetError(
-                f"AlexNet groups={groups}: every conv width (96, 256, 384) must split evenly; "
-                "use 1, 2, 4, 8, 16 or 32 (the paper's two GPUs: 2)."
-            )
+        c1, c2, c3, c4, c5 = widths
+        for name, knob in (("groups", groups), ("lrn_groups", lrn_groups)):
+            if knob < 1 or math.gcd(*widths) % knob:
+                raise AlexNetError(
+                    f"AlexNet {name}={knob}: every conv width {tuple(widths)} must split evenly "
+                    f"into {knob} towers; the paper's two GPUs: 2."
+                )
 
         def norm():
-            return LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0) if lrn else nn.Identity()
+            if not lrn:
+                return nn.Identity()
+            return LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0, groups=lrn_groups)
 
         def pool():
             return nn.MaxPool2d(kernel_size=3, stride=2) if overlap else nn.MaxPool2d(2, stride=2)
@@ -66,24 +76,24 @@ class AlexNet(nn.Module):
             return nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
         self.features = nn.Sequential(OrderedDict([
-            ("conv1", nn.Conv2d(3, 96, kernel_size=11, stride=4, padding=2)),
+            ("conv1", nn.Conv2d(3, c1, kernel_size=11, stride=4, padding=2)),
             ("relu1", nn.ReLU()),
             ("lrn1", norm()),
             ("pool1", pool()),
-            ("conv2", nn.Conv2d(96, 256, kernel_size=5, padding=2, groups=groups)),
+            ("conv2", nn.Conv2d(c1, c2, kernel_size=5, padding=2, groups=groups)),
             ("relu2", nn.ReLU()),
             ("lrn2", norm()),
             ("pool2", pool()),
-            ("conv3", nn.Conv2d(256, 384, kernel_size=3, padding=1)),
+            ("conv3", nn.Conv2d(c2, c3, kernel_size=3, padding=1)),
             ("relu3", nn.ReLU()),
-            ("conv4", nn.Conv2d(384, 384, kernel_size=3, padding=1, groups=groups)),
+            ("conv4", nn.Conv2d(c3, c4, kernel_size=3, padding=1, groups=groups)),
             ("relu4", nn.ReLU()),
-            ("conv5", nn.Conv2d(384, 256, kernel_size=3, padding=1, groups=groups)),
+            ("conv5", nn.Conv2d(c4, c5, kernel_size=3, padding=1, groups=groups)),
             ("relu5", nn.ReLU()),
             ("pool5", pool()),
         ]))
         self.classifier = nn.Sequential(OrderedDict([
-            ("fc6", nn.Linear(256 * 6 * 6, 4096)),
+            ("fc6", nn.Linear(c5 * 6 * 6, 4096)),
             ("relu6", nn.ReLU()),
             ("drop6", drop()),
             ("fc7", nn.Linear(4096, 4096)),
@@ -101,6 +111,240 @@ class AlexNet(nn.Module):
                 "feed 224x224 images (the paper's crops)."
             )
         return self.classifier(torch.flatten(x, 1))
+
+
+class OneGPUAlexNet(AlexNet):
+    """Paper §3.2 (footnote 1): the one-GPU net, 1.7% / 1.2% worse in top-1 / top-5 than AlexNet.
+
+    Half as many kernels in conv1..conv4 (48, 128, 192, 192), one tower (no groups), but the full
+    256 kernels in conv5 and the same fully-connected layers: most parameters are in fc6, which
+    reads conv5, so keeping conv5 whole keeps the two nets at about the same size (59,798,312
+    parameters here against 60,965,224). The other knobs are AlexNet's.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        *,
+        lrn: bool = True,
+        overlap: bool = True,
+        dropout: float = 0.5,
+    ):
+        super().__init__(
+            num_classes, groups=1, lrn=lrn, overlap=overlap, dropout=dropout,
+            widths=(48, 128, 192, 192, 256),
+        )
+
+
+class TwoTowerAlexNet(nn.Module):
+    """Paper §3.2 (Figure 2): AlexNet split across two devices, one tower of kernels on each.
+
+    Each tower holds half of every conv layer (48, 128, 192, 192, 128 kernels) on its own device,
+    with its own LRN over its own maps (as the 2012 code did). The towers exchange activations only
+    where the paper says the GPUs communicate:
+
+    1. conv3 of each tower reads the conv2 maps of *both* towers (the first exchange);
+    2. fc6 reads the pool5 maps of both towers.
+
+    The fully-connected layers are split by outputs, as in Figure 2: each device computes half of
+    fc6's and half of fc7's 4096 units from *all* of the previous layer's outputs, so the two
+    halves of fc6 are gathered onto both devices before fc7. fc8 (1000 units, 7% of the
+    parameters) runs whole on the first device, which gathers fc7 and returns the logits: our
+    simplification.
+    Every exchange is one `torch.Tensor.to` per part, in `_on_every_device`.
+
+    With one device, pass it twice: ``TwoTowerAlexNet(("cuda", "cuda"))``. The net computes the
+    same function as ``AlexNet(groups=2, lrn_groups=2)`` (`from_grouped` copies the weights
+    across; a test checks outputs and gradients) and has the same 60,965,224 parameters.
+    Init: the paper's (`init_paper_`). Calling ``.to()`` on the whole model moves both towers to
+    one device; build a new one to split it again.
+    """
+
+    def __init__(
+        self,
+        devices: Sequence[torch.device | str] = ("cpu", "cpu"),
+        num_classes: int = 1000,
+        *,
+        dropout: float = 0.5,
+    ):
+        super().__init__()
+        if len(devices) != 2:
+            raise AlexNetError(
+                f"TwoTowerAlexNet needs two devices, got {list(devices)}; "
+                "with one GPU, pass it twice."
+            )
+        self.devices = tuple(torch.device(d) for d in devices)
+
+        def norm():
+            return LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)
+
+        def drop():
+            return nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+        def tower_conv1_2():  # sees only its own tower's maps
+            return nn.Sequential(OrderedDict([
+                ("conv1", nn.Conv2d(3, 48, kernel_size=11, stride=4, padding=2)),
+                ("relu1", nn.ReLU()),
+                ("lrn1", norm()),
+                ("pool1", nn.MaxPool2d(kernel_size=3, stride=2)),
+                ("conv2", nn.Conv2d(48, 128, kernel_size=5, padding=2)),
+                ("relu2", nn.ReLU()),
+                ("lrn2", norm()),
+                ("pool2", nn.MaxPool2d(kernel_size=3, stride=2)),
+            ]))
+
+        def tower_conv3_5():  # conv3 reads both towers' conv2 maps, conv4 and conv5 their own
+            return nn.Sequential(OrderedDict([
+                ("conv3", nn.Conv2d(2 * 128, 192, kernel_size=3, padding=1)),
+                ("relu3", nn.ReLU()),
+                ("conv4", nn.Conv2d(192, 192, kernel_size=3, padding=1)),
+                ("relu4", nn.ReLU()),
+                ("conv5", nn.Conv2d(192, 128, kernel_size=3, padding=1)),
+                ("relu5", nn.ReLU()),
+                ("pool5", nn.MaxPool2d(kernel_size=3, stride=2)),
+            ]))
+
+        def half_fc(name: str, in_features: int):  # half of the layer's 4096 units
+            return nn.Sequential(OrderedDict([
+                (f"fc{name}", nn.Linear(in_features, 2048)),
+                (f"relu{name}", nn.ReLU()),
+                (f"drop{name}", drop()),
+            ]))
+
+        self.conv1_2 = nn.ModuleList([tower_conv1_2() for _ in self.devices])
+        self.conv3_5 = nn.ModuleList([tower_conv3_5() for _ in self.devices])
+        self.fc6 = nn.ModuleList([half_fc("6", 2 * 128 * 6 * 6) for _ in self.devices])
+        self.fc7 = nn.ModuleList([half_fc("7", 2 * 2048) for _ in self.devices])
+        self.fc8 = nn.Linear(2 * 2048, num_classes)
+        init_paper_(self)
+        for i, device in enumerate(self.devices):
+            for part in (self.conv1_2, self.conv3_5, self.fc6, self.fc7):
+                part[i].to(device)
+        self.fc8.to(self.devices[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        towers = [convs(x.to(d)) for convs, d in zip(self.conv1_2, self.devices)]
+        towers = _on_every_device(towers, self.devices)  # exchange 1: conv3 sees all conv2 maps
+        towers = [convs(t).flatten(1) for convs, t in zip(self.conv3_5, towers)]
+        if towers[0].shape[1] != 128 * 6 * 6:
+            raise AlexNetError(
+                "TwoTowerAlexNet needs 6x6 maps at fc6: feed 224x224 images (the paper's crops)."
+            )
+        halves = [fc(t) for fc, t in zip(self.fc6, _on_every_device(towers, self.devices))]
+        halves = [fc(h) for fc, h in zip(self.fc7, _on_every_device(halves, self.devices))]
+        return self.fc8(_on_every_device(halves, self.devices[:1])[0])
+
+    @classmethod
+    def from_grouped(
+        cls, alexnet: AlexNet, devices: Sequence[torch.device | str] = ("cpu", "cpu")
+    ) -> TwoTowerAlexNet:
+        """Paper §3.2: the weights of a one-device ``AlexNet(groups=2, lrn_groups=2)``, split.
+
+        Tower t gets the t-th half of the output kernels (rows) of every conv layer and of fc6 and
+        fc7; fc8 is copied whole. Both nets then compute the same function.
+        """
+        f = alexnet.features
+        if f.conv2.groups != 2 or getattr(f.lrn1, "groups", None) != 2 or f.pool1.kernel_size != 3:
+            raise AlexNetError(
+                "TwoTowerAlexNet.from_grouped copies the paper's two-tower net: build it with "
+                "AlexNet(groups=2, lrn_groups=2) (LRN and overlapping pools on, default widths)."
+            )
+        dropout = getattr(alexnet.classifier.drop6, "p", 0.0)
+        towers = cls(devices, alexnet.classifier.fc8.out_features, dropout=dropout)
+        layers = {**dict(f.named_children()), **dict(alexnet.classifier.named_children())}
+        with torch.no_grad():
+            for t in range(2):
+                tower = {**dict(towers.conv1_2[t].named_children()),
+                         **dict(towers.conv3_5[t].named_children()),
+                         "fc6": towers.fc6[t].fc6, "fc7": towers.fc7[t].fc7}
+                for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"):
+                    tower[name].weight.copy_(layers[name].weight.chunk(2)[t])
+                    tower[name].bias.copy_(layers[name].bias.chunk(2)[t])
+            towers.fc8.load_state_dict(layers["fc8"].state_dict())
+        return towers
+
+
+def _on_every_device(
+    parts: list[torch.Tensor], devices: Sequence[torch.device]
+) -> list[torch.Tensor]:
+    """Paper §3.2: the GPUs communicate. Every device gets all parts, joined along the features."""
+    return [torch.cat([part.to(device) for part in parts], dim=1) for device in devices]
+
+
+class CifarNet(nn.Module):
+    """Paper §3.1 (Figure 1) and §3.3: the four-layer CIFAR-10 net, as cuda-convnet's 18pct file.
+
+    The paper does not spell the net out; most likely it is ``layers-18pct.cfg`` from the
+    authors' public cuda-convnet code (2011-2012):
+
+    conv 32 5x5 pad 2 -> max-pool 3/2 -> conv 32 5x5 pad 2 -> avg-pool 3/2 -> conv 64 5x5 pad 2 ->
+    avg-pool 3/2 -> fc ``num_classes``: three conv layers and one fully-connected layer, logits out.
+
+    ``activation`` ("relu" or "tanh", Figure 1's two curves) follows each conv layer. That is
+    where the 18pct file puts conv2's and conv3's ReLUs; it puts conv1's after max-pool1, which
+    computes the same thing because max-pooling commutes with any increasing function (ReLU and
+    tanh both are).
+
+    Pools round up, as cuda-convnet's did: out = 1 + ceil((in - 3) / 2) (``ceil_mode=True``), so
+    32 -> 16 -> 8 -> 4 for CIFAR-10 and 28 -> 14 -> 7 -> 3 for Fashion-MNIST (``in_channels=1,
+    image_size=28``). A last window that hangs over the edge pools only the pixels it covers (for
+    average pooling PyTorch divides by their number).
+
+    ``lrn=True`` adds the paper's §3.3 normalisation (n = 5, alpha = 1e-4, beta = 0.75, k = 2)
+    after the activations of conv1 and conv2, before their pools: where cuda-convnet's
+    ``layers-conv-local-11pct`` file puts its across-maps normalisation and where AlexNet has it.
+    (§3.3's 13% vs 11% CIFAR-10 errors most likely come from that file's net, 2 conv + 2 locally
+    connected layers, and its ``-13pct`` twin without normalisation; the net here is 18pct's.)
+    The 18pct file also has two *within-map* normalisation layers (after pool1 and pool2), a
+    different operation that Figure 1 does not mention: left out.
+
+    Init: PyTorch's default for Conv2d and Linear (uniform, scaled by 1/sqrt(fan-in)); the
+    activations have no parameters, so under the same seed the ReLU and tanh nets start from
+    identical weights: a fair race. (18pct's own N(0, 1e-4) / N(0, 0.01) init was for 0..255
+    pixel values; our inputs are normalised to unit variance.)
+    """
+
+    ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
+    def __init__(
+        self,
+        activation: str = "relu",
+        num_classes: int = 10,
+        in_channels: int = 3,
+        image_size: int = 32,
+        *,
+        lrn: bool = False,
+    ):
+        super().__init__()
+        if activation not in self.ACTIVATIONS:
+            raise AlexNetError(
+                f"CifarNet activation={activation!r}: choose one of {', '.join(self.ACTIVATIONS)}."
+            )
+        act = self.ACTIVATIONS[activation]
+
+        def norm():
+            return LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0) if lrn else nn.Identity()
+
+        self.features = nn.Sequential(OrderedDict([
+            ("conv1", nn.Conv2d(in_channels, 32, kernel_size=5, padding=2)),
+            ("act1", act()),
+            ("lrn1", norm()),
+            ("pool1", nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)),
+            ("conv2", nn.Conv2d(32, 32, kernel_size=5, padding=2)),
+            ("act2", act()),
+            ("lrn2", norm()),
+            ("pool2", nn.AvgPool2d(kernel_size=3, stride=2, ceil_mode=True)),
+            ("conv3", nn.Conv2d(32, 64, kernel_size=5, padding=2)),
+            ("act3", act()),
+            ("pool3", nn.AvgPool2d(kernel_size=3, stride=2, ceil_mode=True)),
+        ]))
+        size = image_size
+        for _ in range(3):  # the three 3/2 pools, rounding up
+            size = 1 + math.ceil((size - 3) / 2)
+        self.fc = nn.Linear(64 * size * size, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.features(x), 1))
 
 
 # §5: conv2, conv4, conv5 and the two hidden fully-connected layers start with bias 1, which

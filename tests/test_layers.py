@@ -7,14 +7,20 @@ from alexnet_lib.errors import AlexNetError
 from alexnet_lib.layers import LocalResponseNorm
 
 
-def lrn_formula_loop(a, n, alpha, beta, k):
-    """§3.3 written out literally, one channel and one window term at a time."""
+def lrn_formula_loop(a, n, alpha, beta, k, groups=1):
+    """§3.3 written out literally, one channel and one window term at a time.
+
+    With groups > 1 the limits max(0, .) and min(N - 1, .) become the first and last channel of
+    i's block of N / groups channels.
+    """
     N = a.shape[1]
+    block = N // groups
     b = torch.empty_like(a)
     for i in range(N):
+        first, last = i // block * block, i // block * block + block - 1
         total = torch.zeros_like(a[:, 0])
-        for j in range(max(0, i - n // 2), min(N - 1, i + n // 2) + 1):
-            total += a[:, j] ** 2
+        for j in range(max(first, i - n // 2), min(last, i + n // 2) + 1):
+            total = total + a[:, j] ** 2
         b[:, i] = a[:, i] / (k + alpha * total) ** beta
     return b
 
@@ -88,6 +94,81 @@ def test_lrn_gradient_matches_finite_differences():
 
 
 def test_lrn_repr_shows_parameters_and_even_size_is_refused():
-    assert "size=5, alpha=0.0001, beta=0.75, k=2.0" in repr(LocalResponseNorm())
+    assert "size=5, alpha=0.0001, beta=0.75, k=2.0)" in repr(LocalResponseNorm())
+    assert "k=2.0, groups=2)" in repr(LocalResponseNorm(groups=2))
     with pytest.raises(AlexNetError, match="odd"):
         LocalResponseNorm(size=4)
+    with pytest.raises(AlexNetError, match="groups=0"):
+        LocalResponseNorm(groups=0)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 3])
+@pytest.mark.parametrize("size, alpha, beta, k", [(5, 1e-4, 0.75, 2.0), (3, 0.2, 0.6, 1.0)])
+def test_lrn_backward_matches_autograd_through_formula_loop(groups, size, alpha, beta, k):
+    # The hand-written backward against autograd differentiating the literal loop.
+    torch.manual_seed(4)
+    a = (torch.randn(2, 12, 3, 3, dtype=torch.float64) * 5).requires_grad_()
+    grad_out = torch.randn(2, 12, 3, 3, dtype=torch.float64)
+    (ours,) = torch.autograd.grad(LocalResponseNorm(size, alpha, beta, k, groups)(a), a, grad_out)
+    (loops,) = torch.autograd.grad(lrn_formula_loop(a, size, alpha, beta, k, groups), a, grad_out)
+    torch.testing.assert_close(ours, loops, rtol=1e-12, atol=1e-12)
+
+
+def test_lrn_float32_matches_float64_formula_at_the_papers_scale():
+    # conv1-like activations (ReLU outputs up to ~100) in float32, the dtype training uses.
+    torch.manual_seed(5)
+    a = (torch.randn(4, 96, 5, 5, dtype=torch.float64) * 40).relu()
+    expected = lrn_formula_loop(a, 5, 1e-4, 0.75, 2.0)
+    out = LocalResponseNorm()(a.float())
+    torch.testing.assert_close(out.double(), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_lrn_second_derivative_is_refused_not_wrong():
+    a = torch.randn(1, 6, 2, 2, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(LocalResponseNorm()(a).sum(), a, create_graph=True)
+    # The hand-written backward is marked once-differentiable: its result carries no graph.
+    with pytest.raises(RuntimeError, match="does not require grad|differentiate twice"):
+        grad.sum().backward()
+
+
+@pytest.mark.parametrize("size, alpha, beta, k", [(5, 1e-4, 0.75, 2.0), (3, 0.1, 0.5, 1.0)])
+def test_lrn_groups_matches_formula_loop_with_block_limits(size, alpha, beta, k):
+    torch.manual_seed(6)
+    a = torch.randn(2, 12, 3, 2, dtype=torch.float64) * 10
+    for groups in (2, 3, 4):
+        out = LocalResponseNorm(size, alpha, beta, k, groups=groups)(a)
+        expected = lrn_formula_loop(a, size, alpha, beta, k, groups)
+        torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_lrn_groups_equals_groups_1_applied_to_each_block_separately():
+    # The 2012 towers: conv1's 96 maps normalised as two independent blocks of 48.
+    torch.manual_seed(7)
+    a = torch.randn(2, 96, 4, 4, dtype=torch.float64).relu() * 50
+    per_block = torch.cat([LocalResponseNorm()(block) for block in a.chunk(2, dim=1)], dim=1)
+    torch.testing.assert_close(LocalResponseNorm(groups=2)(a), per_block, rtol=1e-14, atol=0)
+    # ... and it differs from the formula across all 96 maps at the block edges 47 and 48 only.
+    across = LocalResponseNorm()(a)
+    differs = (LocalResponseNorm(groups=2)(a) != across).flatten(2).any(-1).any(0)
+    assert differs.nonzero().flatten().tolist() == [46, 47, 48, 49]
+
+
+def test_lrn_groups_window_never_crosses_a_block():
+    # Channel 2 ends block 0 (groups=2, 3 channels each): its neighbour 3 is in the other block.
+    a = torch.zeros(1, 6, 1, 1, dtype=torch.float64)
+    a[0, 2], a[0, 3] = 1.0, 3.0
+    out = LocalResponseNorm(5, alpha=1.0, beta=1.0, k=2.0, groups=2)(a)
+    assert out[0, 2, 0, 0].item() == 1 / (2 + 1)  # own square only
+    assert out[0, 3, 0, 0].item() == 3 / (2 + 9)
+
+
+def test_lrn_groups_gradient_matches_finite_differences():
+    torch.manual_seed(8)
+    a = torch.randn(1, 8, 2, 2, dtype=torch.float64, requires_grad=True)
+    lrn = LocalResponseNorm(3, alpha=0.5, beta=0.75, k=1.0, groups=2)
+    assert torch.autograd.gradcheck(lrn, (a,))
+
+
+def test_lrn_channels_not_divisible_by_groups_is_refused():
+    with pytest.raises(AlexNetError, match="divisible by 2"):
+        LocalResponseNorm(groups=2)(torch.ones(1, 5, 2, 2))

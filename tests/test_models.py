@@ -2,11 +2,16 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from alexnet_lib.errors import AlexNetError
+from alexnet_lib.layers import LocalResponseNorm
 from alexnet_lib.models import (
     AlexNet,
+    CifarNet,
+    OneGPUAlexNet,
+    TwoTowerAlexNet,
     count_parameters,
     format_layer_table,
     init_paper_,
@@ -178,6 +183,21 @@ def test_ablation_switches_remove_the_layers():
 def test_bad_groups_is_refused():
     with pytest.raises(AlexNetError, match="groups=3"):
         AlexNet(groups=3)
+    with pytest.raises(AlexNetError, match="lrn_groups=3"):
+        AlexNet(lrn_groups=3)
+
+
+def test_lrn_groups_2_normalises_within_each_tower(model):
+    towers = AlexNet(lrn_groups=2).features
+    assert towers.lrn1.groups == 2 and towers.lrn2.groups == 2
+    assert model.features.lrn1.groups == 1  # default: the formula across all maps
+    # conv1's 96 maps: a change in tower 2's maps leaves tower 1's normalised maps alone.
+    torch.manual_seed(3)
+    a = torch.randn(1, 96, 5, 5).relu() * 50
+    perturbed = a.clone()
+    perturbed[:, 48:] *= 3
+    assert torch.equal(towers.lrn1(a)[:, :48], towers.lrn1(perturbed)[:, :48])
+    assert not torch.equal(model.features.lrn1(a)[:, :48], model.features.lrn1(perturbed)[:, :48])
 
 
 def test_eval_mode_is_deterministic_and_train_mode_drops_out(model):
@@ -190,3 +210,201 @@ def test_eval_mode_is_deterministic_and_train_mode_drops_out(model):
         # Bias 1 keeps fc6/fc7 units active, so dropping half of them changes the logits.
         assert not torch.equal(model(x), model(x))
     model.eval()
+
+
+# §3.2 footnote: the one-GPU net, by hand. Half the kernels in conv1..conv4, one tower, conv5 and
+# the fully-connected layers as in the two-GPU net.
+ONE_GPU_PARAMS = {
+    "conv1": 48 * 3 * 11 * 11 + 48,  # 17,472
+    "conv2": 128 * 48 * 5 * 5 + 128,  # 153,728: sees all 48 conv1 maps
+    "conv3": 192 * 128 * 3 * 3 + 192,  # 221,376
+    "conv4": 192 * 192 * 3 * 3 + 192,  # 331,968
+    "conv5": 256 * 192 * 3 * 3 + 256,  # 442,624: 256 kernels kept, as in the two-GPU net
+    "fc6": 256 * 6 * 6 * 4096 + 4096,  # 37,752,832
+    "fc7": 4096 * 4096 + 4096,  # 16,781,312
+    "fc8": 4096 * 1000 + 1000,  # 4,097,000
+}
+
+
+def test_one_gpu_net_param_count_matches_hand_count():
+    net = OneGPUAlexNet()
+    total = count_parameters(net)
+    print(f"OneGPUAlexNet: {total:,} parameters (two-GPU net: 60,965,224)")
+    assert total == sum(ONE_GPU_PARAMS.values()) == 59_798_312
+    rows = {row.name: row for row in layer_table(net)}
+    for name, params in ONE_GPU_PARAMS.items():
+        assert rows[name].params == params, name
+    assert [rows[n].output_shape[0] for n in ("conv1", "conv2", "conv3", "conv4", "conv5")] == [
+        48, 128, 192, 192, 256]
+    assert rows["pool5"].output_shape == (256, 6, 6)
+    assert net.features.conv2.groups == 1 and net.features.lrn1.groups == 1
+
+
+def test_one_gpu_net_keeps_alexnets_knobs():
+    net = OneGPUAlexNet(10, lrn=False, overlap=False, dropout=0.0).eval()
+    assert isinstance(net.features.lrn1, nn.Identity) and net.features.pool1.kernel_size == 2
+    assert net(torch.randn(1, 3, 224, 224)).shape == (1, 10)
+
+
+def test_two_tower_param_count_is_60_965_224():
+    assert count_parameters(TwoTowerAlexNet()) == 60_965_224
+
+
+def fan_in_init_(model):
+    """Weights large enough that the input still matters at the logits (N(0, 0.01) fades it)."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(module.weight)
+            nn.init.normal_(module.bias, std=0.1)
+    return model
+
+
+@pytest.fixture(scope="module")
+def grouped_and_towers():
+    torch.manual_seed(0)
+    grouped = fan_in_init_(AlexNet(10, groups=2, lrn_groups=2, dropout=0.0))
+    return grouped, TwoTowerAlexNet.from_grouped(grouped, devices=("cpu", "cpu"))
+
+
+def test_two_tower_from_grouped_computes_the_same_function(grouped_and_towers):
+    grouped, towers = grouped_and_towers
+    grouped.eval(), towers.eval()
+    torch.manual_seed(1)
+    x = torch.randn(3, 3, 224, 224)
+    with torch.no_grad():
+        expected, out = grouped(x), towers(x)
+    assert out.shape == (3, 10)
+    assert isinstance(towers.fc7[1].drop7, nn.Identity)  # the grouped net's dropout 0, copied
+    assert (expected[0] - expected[1]).abs().max() > 0.1  # the logits really depend on the image
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_two_tower_gradients_equal_the_grouped_nets(grouped_and_towers):
+    # Training the split net is training the grouped net: the same gradients, split by tower.
+    grouped, towers = grouped_and_towers  # built with dropout 0, so train mode is deterministic
+    grouped.train(), towers.train()
+    grouped.zero_grad(), towers.zero_grad()
+    torch.manual_seed(2)
+    x, y = torch.randn(1, 3, 224, 224), torch.tensor([3])
+    F.cross_entropy(grouped(x), y).backward()
+    F.cross_entropy(towers(x), y).backward()
+    for t in range(2):
+        conv1, conv3 = towers.conv1_2[t].conv1, towers.conv3_5[t].conv3
+        for mine, theirs in ((conv1, grouped.features.conv1), (conv3, grouped.features.conv3)):
+            torch.testing.assert_close(mine.weight.grad, theirs.weight.grad.chunk(2)[t])
+        fc6 = towers.fc6[t].fc6
+        torch.testing.assert_close(fc6.bias.grad, grouped.classifier.fc6.bias.grad.chunk(2)[t])
+    torch.testing.assert_close(towers.fc8.weight.grad, grouped.classifier.fc8.weight.grad)
+
+
+def test_two_tower_layout_kernels_per_tower_and_devices():
+    net = TwoTowerAlexNet(devices=("cpu", torch.device("cpu")), num_classes=7)
+    assert net.devices == (torch.device("cpu"), torch.device("cpu"))
+    for t in range(2):
+        convs = {**dict(net.conv1_2[t].named_children()), **dict(net.conv3_5[t].named_children())}
+        assert [convs[f"conv{i}"].out_channels for i in range(1, 6)] == [48, 128, 192, 192, 128]
+        assert convs["conv3"].in_channels == 256  # both towers' conv2 maps
+        assert convs["conv4"].in_channels == 192  # its own tower's conv3 maps only
+        assert net.fc6[t].fc6.in_features == 9216 and net.fc6[t].fc6.out_features == 2048
+        assert net.fc7[t].fc7.in_features == 4096
+    assert net.fc8.in_features == 4096 and net.fc8.out_features == 7
+    # The paper's init: bias 1 in conv2, conv4, conv5, fc6, fc7 of both towers.
+    assert (net.conv1_2[1].conv2.bias == 1).all() and (net.fc7[0].fc7.bias == 1).all()
+    assert (net.conv3_5[0].conv3.bias == 0).all()
+    assert net.fc6[0].drop6.p == 0.5
+
+
+def test_two_tower_refuses_cross_tower_lrn_and_wrong_devices():
+    with pytest.raises(AlexNetError, match="lrn_groups=2"):
+        TwoTowerAlexNet.from_grouped(AlexNet(groups=2))  # LRN across all 96 maps: not two towers
+    with pytest.raises(AlexNetError, match="lrn_groups=2"):
+        TwoTowerAlexNet.from_grouped(AlexNet(groups=1, lrn_groups=2))
+    with pytest.raises(AlexNetError, match="two devices"):
+        TwoTowerAlexNet(devices=("cpu",))
+
+
+# The four-layer net of Figure 1 (cuda-convnet layers-18pct), by hand.
+CIFAR_PARAMS = {
+    "conv1": 32 * 3 * 5 * 5 + 32,  # 2,432
+    "conv2": 32 * 32 * 5 * 5 + 32,  # 25,632
+    "conv3": 64 * 32 * 5 * 5 + 64,  # 51,264
+    "fc": 64 * 4 * 4 * 10 + 10,  # 10,250: 32 -> 16 -> 8 -> 4
+}
+
+
+def pool_sizes(net, x):
+    sizes = []
+    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.shape[-1]))
+             for m in net.modules() if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d))]
+    net(x)
+    for hook in hooks:
+        hook.remove()
+    return sizes
+
+
+def test_cifar_net_sizes_round_up_like_cuda_convnet():
+    # 1 + ceil((32 - 3) / 2) = 16, 1 + ceil(13 / 2) = 8, 1 + ceil(5 / 2) = 4.
+    assert pool_sizes(CifarNet(), torch.zeros(2, 3, 32, 32)) == [16, 8, 4]
+    # Fashion-MNIST: 1 + ceil(25 / 2) = 14, 1 + ceil(11 / 2) = 7, 1 + ceil(4 / 2) = 3.
+    net = CifarNet(in_channels=1, image_size=28)
+    assert pool_sizes(net, torch.zeros(2, 1, 28, 28)) == [14, 7, 3]
+    assert net.fc.in_features == 64 * 3 * 3
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_cifar_net_param_count_matches_hand_count():
+    assert count_parameters(CifarNet()) == sum(CIFAR_PARAMS.values()) == 89_578
+    one_channel = sum(CIFAR_PARAMS.values()) - 32 * 2 * 5 * 5 - 64 * 7 * 10  # 1 input map, 3x3 fc
+    assert count_parameters(CifarNet(in_channels=1, image_size=28)) == one_channel == 83_498
+
+
+def test_cifar_net_layer_order_and_activation_after_every_conv():
+    assert list(CifarNet().features._modules) == [
+        "conv1", "act1", "lrn1", "pool1",
+        "conv2", "act2", "lrn2", "pool2",
+        "conv3", "act3", "pool3",
+    ]
+    kinds = [type(m).__name__ for m in CifarNet("tanh").features]
+    assert kinds == ["Conv2d", "Tanh", "Identity", "MaxPool2d", "Conv2d", "Tanh", "Identity",
+                     "AvgPool2d", "Conv2d", "Tanh", "AvgPool2d"]
+    assert isinstance(CifarNet("relu").features.act2, nn.ReLU)
+
+
+def test_cifar_net_ceil_pools_equal_explicit_edge_handling():
+    torch.manual_seed(4)
+    x = torch.randn(1, 2, 8, 8)
+    # Max: an overhanging window is a window over a -inf border.
+    padded = F.pad(x, (0, 1, 0, 1), value=float("-inf"))
+    torch.testing.assert_close(CifarNet().features.pool1(x), F.max_pool2d(padded, 3, 2))
+    # Average: the last window covers rows/columns 6..7 only and averages those pixels.
+    avg = CifarNet().features.pool2(x)
+    assert avg.shape[-1] == 4
+    torch.testing.assert_close(avg[..., 3, 3], x[..., 6:8, 6:8].mean((-2, -1)))
+    torch.testing.assert_close(avg[..., 0, 3], x[..., 0:3, 6:8].mean((-2, -1)))
+
+
+def test_cifar_net_relu_and_tanh_start_from_the_same_weights():
+    torch.manual_seed(5)
+    relu = CifarNet("relu").state_dict()
+    torch.manual_seed(5)
+    tanh = CifarNet("tanh").state_dict()
+    assert relu.keys() == tanh.keys()
+    assert all(torch.equal(relu[k], tanh[k]) for k in relu)
+
+
+def test_cifar_net_unknown_activation_lists_the_choices():
+    with pytest.raises(AlexNetError, match="'sigmoid'.*relu, tanh"):
+        CifarNet("sigmoid")
+
+
+def test_cifar_net_lrn_flag_adds_papers_lrn_after_the_first_two_activations():
+    net = CifarNet(lrn=True)
+    for name in ("lrn1", "lrn2"):
+        lrn = getattr(net.features, name)
+        assert isinstance(lrn, LocalResponseNorm)
+        assert (lrn.size, lrn.alpha, lrn.beta, lrn.k, lrn.groups) == (5, 1e-4, 0.75, 2.0, 1)
+    torch.manual_seed(6)
+    plain = CifarNet()
+    plain.load_state_dict(net.state_dict())  # LRN has no parameters: same weights
+    x = torch.randn(2, 3, 32, 32) * 40
+    assert not torch.allclose(net(x), plain(x))
