@@ -1,0 +1,103 @@
+"""Issue 7, target 1: the paper net's training step against torchvision's ``alexnet``.
+
+One training step = forward, cross-entropy, backward, SGD update (momentum 0.9, weight decay
+5e-4), on random 224x224 images already on the device, so only the model is timed (the input
+pipeline is `benchmarks/pipeline.py`'s business). Nets:
+
+* ``torchvision``: ``torchvision.models.alexnet`` (the 2014 "one weird trick" variant: 64/192/384/
+  256/256 kernels, no LRN, no groups, 61.1M parameters) -- the reference people use;
+* ``paper``: `alexnet_lib.models.AlexNet()`, §3.5 exactly (groups=2, LRN, 60.97M parameters);
+* ``paper, no LRN``: the same without the two normalisations, to show what LRN costs.
+
+On CUDA every net runs in bf16 autocast and channels_last (``--fp32`` turns autocast off);
+``--compile`` adds torch.compile'd rows. On the CPU: fp32, a small batch, a few steps.
+
+    python benchmarks/train_step.py [--batch N] [--steps N] [--compile] [--fp32]
+
+Prints a table, then one summary line: ``train_step: paper/torchvision = R``.
+Results are recorded in benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from alexnet_lib.config import device_name, get_device, seed_everything
+from alexnet_lib.models import AlexNet
+
+
+def step_rate(model, batch: int, steps: int, warmup: int, device, bf16: bool) -> float:
+    """Images per second of ``steps`` training steps, after ``warmup`` untimed ones."""
+    model.to(device, memory_format=torch.channels_last).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    x = torch.randn(batch, 3, 224, 224, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 1000, (batch,), device=device)
+    autocast = torch.autocast("cuda", torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+    def one_step():
+        with autocast:
+            loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(warmup):
+        one_step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        one_step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return batch * steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, default=None, help="default: 256 on CUDA, 16 on CPU")
+    parser.add_argument("--steps", type=int, default=None, help="default: 50 on CUDA, 3 on CPU")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile'd nets")
+    parser.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
+    args = parser.parse_args()
+
+    device = get_device()
+    cuda = device.type == "cuda"
+    batch = args.batch or (256 if cuda else 16)
+    steps = args.steps or (50 if cuda else 3)
+    bf16 = cuda and not args.fp32
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    seed_everything(0)
+    nets = {
+        "torchvision": lambda: torchvision.models.alexnet(num_classes=1000),
+        "paper": lambda: AlexNet(),
+        "paper, no LRN": lambda: AlexNet(lrn=False),
+    }
+    print(f"{device_name(device)}, torch {torch.__version__}, batch {batch}, {steps} steps, "
+          f"{'bf16 autocast' if bf16 else 'fp32'}, channels_last")
+    print(f"{'net':<28}{'img/s':>10}{'ms/step':>10}")
+    rates = {}
+    for compiled in (False, True) if args.compile else (False,):
+        for name, make in nets.items():
+            model = make()
+            label = name + (", compiled" if compiled else "")
+            if compiled:
+                model = torch.compile(model)
+            rates[label] = step_rate(model, batch, steps, 10 if cuda else 1, device, bf16)
+            print(f"{label:<28}{rates[label]:>10.0f}{1000 * batch / rates[label]:>10.1f}", flush=True)
+            del model
+    best = {n: max(r for label, r in rates.items() if label in (n, n + ", compiled"))
+            for n in ("torchvision", "paper")}
+    print(f"train_step: paper/torchvision = {best['paper'] / best['torchvision']:.2f} "
+          f"(best of each: {best['paper']:.0f} vs {best['torchvision']:.0f} img/s, {device_name(device)})")
+
+
+if __name__ == "__main__":
+    main()
