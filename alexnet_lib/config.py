@@ -80,12 +80,11 @@ def get_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def seed_everything(seed: int = 0) -> torch.Generator:
-    """Seed Python, NumPy and torch (CPU and CUDA); return a CPU generator with that seed."""
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA): a seeded run repeats itself on the CPU."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
-    return torch.Generator().manual_seed(seed)
 
 
 def device_name(device: torch.device | None = None) -> str:
@@ -96,12 +95,18 @@ def device_name(device: torch.device | None = None) -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def display_path(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it (pages never show a home folder)."""
+    path = Path(path)
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def banner(profile: Profile | None = None) -> str:
     """The first output of every chapter: which profile, device and data this page ran on."""
     profile = profile or get_profile()
     return (
         f"profile : {profile.name} ({profile.summary})\n"
         f"device  : {device_name()}\n"
-        f"data    : {data_root()}\n"
+        f"data    : {display_path(data_root())}/\n"
         f"torch   : {torch.__version__}"
     )
