@@ -17,7 +17,7 @@ have_all() {
     compgen -G "$vendor/mathjax/output/chtml/fonts/woff-v2/*.woff" >/dev/null &&
     [[ -s "$vendor/widgets/embed-amd.js" ]] &&
     [[ -s "$vendor/widgets/require.js" ]] &&
-    [[ -s "$vendor/widgets/embed-setup.js" ]] &&
+    grep -q '"@jupyter-widgets": here' "$vendor/widgets/embed-setup.js" 2>/dev/null &&
     compgen -G "$vendor/widgets/*.woff2" >/dev/null
 }
 
@@ -59,9 +59,9 @@ cp "$widgets_src"/*.woff2 "$widgets_src"/*.woff "$stage/widgets/"   # FontAwesom
 cp "$require_src/require.js" "$stage/widgets/"
 
 # embed-setup.js runs between require.js and embed-amd.js (nb_ipywidgets_js in _config.yml):
-# 1. embed-amd.js finds its fonts next to the URL RequireJS gives its module
-#    "@jupyter-widgets/html-manager/dist/libembed-amd": by default relative to the *page*
-#    (book/@jupyter-widgets/..., a 404 even from a CDN). Map the module to this folder.
+# 1. embed-amd.js loads its fonts from window.__jupyter_widgets_assets_path__ when set, else
+#    relative to the *page* (book/@jupyter-widgets/..., a 404 even from a CDN): point it, and
+#    RequireJS's path for the module, at this folder.
 # 2. ipywidgets 8 typesets widget labels with MathJax 2's API (MathJax.Hub.Queue); the site runs
 #    MathJax 3, so every widget page threw "Cannot read properties of undefined (reading 'Queue')".
 #    A small shim forwards those calls to MathJax 3's typesetPromise.
@@ -69,7 +69,13 @@ cat > "$stage/widgets/embed-setup.js" <<'JS'
 // Written by tools/vendor_js.sh; see the comments there.
 (function () {
   var here = document.currentScript.src.replace(/[?#].*$/, "").replace(/\/[^\/]*$/, "");
-  window.require.config({ paths: { "@jupyter-widgets/html-manager/dist": here } });
+  // Each module of embed-amd.js ("@jupyter-widgets/base", ".../html-manager/dist/libembed-amd")
+  // loads its fonts from the folder of the URL RequireJS gives its name: make that this folder.
+  window.require.config({ paths: {
+    "@jupyter-widgets": here,
+    "@jupyter-widgets/html-manager/dist": here,
+  } });
+  window.__jupyter_widgets_assets_path__ = here + "/";
 
   function mathjax2Shim() {
     var MJ = window.MathJax;
