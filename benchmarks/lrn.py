@@ -3,7 +3,8 @@
 Times forward + backward of three implementations that compute the same numbers, at the two
 shapes where AlexNet normalises (after conv1: B x 96 x 55 x 55, after conv2: B x 256 x 27 x 27):
 
-* ``ours``: `alexnet_lib.layers.LocalResponseNorm`, the formula with a hand-written backward;
+* ``ours``: `alexnet_lib.layers.LocalResponseNorm`, the formula with a hand-written backward; on
+  CUDA that is the fused Triton kernels, and ``ours, reference`` (``fused=False``) the PyTorch ops;
 * ``autograd``: the same forward formula differentiated by autograd (the library's first version);
 * ``torch``: ``torch.nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2)``, the same numbers
   (torch divides alpha by n).
@@ -82,6 +83,8 @@ def median_seconds(fns: dict, repeats: int, device: torch.device) -> dict[str, f
 def time_lrns(batch: int, repeats: int, device: torch.device, compile_: bool) -> list[tuple]:
     """(shape, name, forward seconds, forward + backward seconds) for each LRN at both shapes."""
     lrns = {"ours": LocalResponseNorm(), "autograd": autograd_lrn, "torch": torch_lrn()}
+    if device.type == "cuda":
+        lrns["ours, reference"] = LocalResponseNorm(fused=False)
     if compile_:
         lrns["ours, compiled"] = torch.compile(LocalResponseNorm())
         lrns["torch, compiled"] = torch.compile(torch_lrn())
@@ -115,10 +118,13 @@ def time_steps(batch: int, repeats: int, device: torch.device) -> dict[str, floa
     images = torch.randn(batch, 3, 224, 224, device=device)
     labels = torch.randint(0, 1000, (batch,), device=device)
     steps = {}
-    for name in ("ours", "torch", "none"):
+    names = ("ours", "ours, reference", "torch", "none") if device.type == "cuda" else ("ours", "torch", "none")
+    for name in names:
         model = AlexNet(lrn=name != "none").to(device)
         if name == "torch":
             model.features.lrn1, model.features.lrn2 = torch_lrn(), torch_lrn()
+        if name == "ours, reference":
+            model.features.lrn1.fused = model.features.lrn2.fused = False
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
         def step(model=model, optimizer=optimizer):
@@ -145,16 +151,16 @@ def main() -> None:
     torch_time = {shape: total for shape, name, _, total in rows if name == "torch"}
     for shape, name, forward, total in rows:
         speedup = torch_time[shape] / total
-        print(f"{'x'.join(map(str, shape)):<22} {name:<16} {forward * 1e3:>11.1f} "
-              f"{total * 1e3:>11.1f} {speedup:>8.2f}x")
+        print(f"{'x'.join(map(str, shape)):<22} {name:<16} {forward * 1e3:>11.2f} "
+              f"{total * 1e3:>11.2f} {speedup:>8.2f}x")
 
     steps = time_steps(batch, args.repeats, device)
     print(f"\nAlexNet training step, batch {batch}:")
-    share = {name: (steps[name] - steps["none"]) / steps[name] for name in ("ours", "torch")}
+    share = {name: (steps[name] - steps["none"]) / steps[name] for name in steps if name != "none"}
     for name, step in steps.items():
         label = "no LRN" if name == "none" else f"{name} LRN"
         note = f"  (LRN: {share[name]:.0%} of the step)" if name in share else ""
-        print(f"  {label:<10} {step * 1e3:8.0f} ms{note}")
+        print(f"  {label:<20} {step * 1e3:8.1f} ms{note}")
 
     ours = sum(total for _, name, _, total in rows if name == "ours")
     torchs = sum(total for _, name, _, total in rows if name == "torch")
