@@ -42,7 +42,8 @@ class LocalResponseNorm(nn.Module):
     CPU a forward + backward is about 2.6x faster than `torch.nn.LocalResponseNorm` with the same
     numbers, and LRN's share of an AlexNet training step falls from 46% to 23%
     (``benchmarks/lrn.py``). On CUDA, ``fused=True`` (default) runs the same formula as one Triton
-    kernel per pass (`alexnet_lib.lrn_triton`): about 7x faster again on an H100. ``fused=False``,
+    kernel per pass (`alexnet_lib.lrn_triton`): on an H100, 1.7x (fp32) to 6.6x (bf16) faster than
+    the reference ops, and 6% of an AlexNet training step instead of 24%. ``fused=False``,
     or a machine without Triton, keeps the reference ops.
     """
 
