@@ -272,7 +272,7 @@ def _on_every_device(
 
 
 class CifarNet(nn.Module):
-    """Paper §3.1 (Figure 1) and §3.3: the four-layer CIFAR-10 net, as cuda-convnet's 18pct file.
+    """Paper §3.1 (Figure 1), §3.3, §3.4: the four-layer CIFAR-10 net, as cuda-convnet's 18pct file.
 
     The paper does not spell the net out; most likely it is ``layers-18pct.cfg`` from the
     authors' public cuda-convnet code (2011-2012):
@@ -298,6 +298,12 @@ class CifarNet(nn.Module):
     The 18pct file also has two *within-map* normalisation layers (after pool1 and pool2), a
     different operation that Figure 1 does not mention: left out.
 
+    ``pool_size`` (Paper §3.4) is z, the side of every pooling window; the stride s stays 2.
+    z = 3 > s is the 18pct file's (and AlexNet's) overlapping pooling; z = 2 = s is the
+    traditional, non-overlapping kind. Both round up, out = 1 + ceil((in - z) / 2): on 32x32
+    inputs both give 16 -> 8 -> 4, so the fc layer and the parameter count are the same (§3.4's
+    "outputs of the same dimensions"); on 28x28 ones z = 2 gives 14 -> 7 -> 4 against 14 -> 7 -> 3.
+
     Init: PyTorch's default for Conv2d and Linear (uniform, scaled by 1/sqrt(fan-in)); the
     activations have no parameters, so under the same seed the ReLU and tanh nets start from
     identical weights: a fair race. (18pct's own N(0, 1e-4) / N(0, 0.01) init was for 0..255
@@ -314,8 +320,14 @@ class CifarNet(nn.Module):
         image_size: int = 32,
         *,
         lrn: bool = False,
+        pool_size: int = 3,
     ):
         super().__init__()
+        if pool_size < 2:
+            raise AlexNetError(
+                f"CifarNet pool_size={pool_size}: windows smaller than the stride 2 skip pixels; "
+                "the paper compares 3 (overlapping, the default) with 2 (non-overlapping)."
+            )
         if activation not in self.ACTIVATIONS:
             raise AlexNetError(
                 f"CifarNet activation={activation!r}: choose one of {', '.join(self.ACTIVATIONS)}."
@@ -329,18 +341,18 @@ class CifarNet(nn.Module):
             ("conv1", nn.Conv2d(in_channels, 32, kernel_size=5, padding=2)),
             ("act1", act()),
             ("lrn1", norm()),
-            ("pool1", nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)),
+            ("pool1", nn.MaxPool2d(kernel_size=pool_size, stride=2, ceil_mode=True)),
             ("conv2", nn.Conv2d(32, 32, kernel_size=5, padding=2)),
             ("act2", act()),
             ("lrn2", norm()),
-            ("pool2", nn.AvgPool2d(kernel_size=3, stride=2, ceil_mode=True)),
+            ("pool2", nn.AvgPool2d(kernel_size=pool_size, stride=2, ceil_mode=True)),
             ("conv3", nn.Conv2d(32, 64, kernel_size=5, padding=2)),
             ("act3", act()),
-            ("pool3", nn.AvgPool2d(kernel_size=3, stride=2, ceil_mode=True)),
+            ("pool3", nn.AvgPool2d(kernel_size=pool_size, stride=2, ceil_mode=True)),
         ]))
         size = image_size
-        for _ in range(3):  # the three 3/2 pools, rounding up
-            size = 1 + math.ceil((size - 3) / 2)
+        for _ in range(3):  # the three z/2 pools, rounding up
+            size = 1 + math.ceil((size - pool_size) / 2)
         self.fc = nn.Linear(64 * size * size, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -408,3 +408,23 @@ def test_cifar_net_lrn_flag_adds_papers_lrn_after_the_first_two_activations():
     plain.load_state_dict(net.state_dict())  # LRN has no parameters: same weights
     x = torch.randn(2, 3, 32, 32) * 40
     assert not torch.allclose(net(x), plain(x))
+
+
+def test_cifar_net_pool_size_2_and_3_give_equal_sizes_on_32x32():
+    # Paper §3.4: z = 3, s = 2 and z = s = 2 give outputs of the same dimensions.
+    # By hand, rounding up: 1 + ceil((32 - 3) / 2) = 16 = 1 + ceil((32 - 2) / 2), then 8, then 4.
+    overlapping, plain = CifarNet(pool_size=3), CifarNet(pool_size=2)
+    x = torch.zeros(2, 3, 32, 32)
+    assert pool_sizes(overlapping, x) == pool_sizes(plain, x) == [16, 8, 4]
+    assert count_parameters(overlapping) == count_parameters(plain) == 89_578
+    assert [m.kernel_size for m in (plain.features.pool1, plain.features.pool2, plain.features.pool3)] == [2, 2, 2]
+    assert all(m.stride == 2 for m in (plain.features.pool1, plain.features.pool2, plain.features.pool3))
+    # On 28x28 the last 2x2 window hangs over by one pixel: 7 -> 1 + ceil(5 / 2) = 4, not 3.
+    net = CifarNet(in_channels=1, image_size=28, pool_size=2)
+    assert pool_sizes(net, torch.zeros(2, 1, 28, 28)) == [14, 7, 4]
+    assert net.fc.in_features == 64 * 4 * 4
+
+
+def test_cifar_net_pool_size_below_the_stride_is_refused():
+    with pytest.raises(AlexNetError, match="pool_size=1"):
+        CifarNet(pool_size=1)
