@@ -99,6 +99,19 @@ def _window_sums(x: torch.Tensor, size: int, groups: int) -> torch.Tensor:
     """
     n, c, h, w = x.shape
     half = size // 2
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        # channels_last (the layout `train_resident` trains in): the channels are the innermost
+        # axis in memory. View x as N x H x W x blocks x C/blocks and add each block to itself
+        # shifted by 1 .. size//2 channels either way; a shift that runs off the block's end adds
+        # nothing, which is the clipping. The result stays channels_last. (The NCHW path below
+        # would read the channels with a stride and return NCHW: 2-3x slower on such input.)
+        m = c // groups
+        blocks = x.permute(0, 2, 3, 1).reshape(n, h, w, groups, m)
+        sums = blocks.clone()
+        for d in range(1, min(half, m - 1) + 1):
+            sums[..., d:] += blocks[..., :m - d]
+            sums[..., :m - d] += blocks[..., d:]
+        return sums.reshape(n, h, w, c).permute(0, 3, 1, 2)
     blocks = x.reshape(n * groups, c // groups, h, w)  # each block becomes its own "image"
     # Zero channels before and after each block clip the window; unfold puts, for every channel,
     # its window of `size` neighbours in a new last axis.

@@ -172,3 +172,20 @@ def test_lrn_groups_gradient_matches_finite_differences():
 def test_lrn_channels_not_divisible_by_groups_is_refused():
     with pytest.raises(AlexNetError, match="divisible by 2"):
         LocalResponseNorm(groups=2)(torch.ones(1, 5, 2, 2))
+
+
+@pytest.mark.parametrize("groups", [1, 2, 3])
+def test_lrn_channels_last_input_matches_formula_loop_and_stays_channels_last(groups):
+    # train_resident trains in channels_last: the window sums take a separate path there.
+    torch.manual_seed(9)
+    a = (torch.randn(2, 12, 3, 4, dtype=torch.float64) * 10).requires_grad_()
+    a_cl = a.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+    grad_out = torch.randn(2, 12, 3, 4, dtype=torch.float64)
+    lrn = LocalResponseNorm(5, alpha=0.01, beta=0.75, k=2.0, groups=groups)
+    out = lrn(a_cl)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    expected = lrn_formula_loop(a, 5, 0.01, 0.75, 2.0, groups)
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+    (ours,) = torch.autograd.grad(out, a_cl, grad_out)
+    (loops,) = torch.autograd.grad(expected, a, grad_out)
+    torch.testing.assert_close(ours, loops, rtol=1e-12, atol=1e-12)
