@@ -5,6 +5,8 @@
 * `make_standin` — generate the stand-in ImageNet and CIFAR-10 (not real data) in seconds.
 * `photographs` — real colour photographs from scikit-image.
 * `mean_image` / `compute_mean_image` — the §2 per-pixel mean.
+* `rgb_covariance` / `rgb_eigen` / `DatasetStats` / `compute_dataset_stats` — §4.1's RGB PCA, kept
+  on disk with the mean image.
 
 data/README.md says where each dataset goes and how to get it.
 """
@@ -33,6 +35,10 @@ _MODULE_OF = {
     "make_standin": "standin",
     "compute_mean_image": "stats",
     "mean_image": "stats",
+    "rgb_covariance": "stats",
+    "rgb_eigen": "stats",
+    "DatasetStats": "stats",
+    "compute_dataset_stats": "stats",
 }
 __all__ = ["ImageArrays", "load_small_dataset", *_MODULE_OF]
 
