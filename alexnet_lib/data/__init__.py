@@ -7,6 +7,8 @@
 * `mean_image` / `compute_mean_image` — the §2 per-pixel mean.
 * `rgb_covariance` / `rgb_eigen` / `DatasetStats` / `compute_dataset_stats` — §4.1's RGB PCA, kept
   on disk with the mean image.
+* `prepare_imagenet` / `open_prepared` / `prepared_root` — ImageNet prepared once (§2's 256×256
+  images, compact, with their statistics) and read back in batches (`PreparedStore`, `PreparedSplit`).
 
 data/README.md says where each dataset goes and how to get it.
 """
@@ -39,6 +41,11 @@ _MODULE_OF = {
     "rgb_eigen": "stats",
     "DatasetStats": "stats",
     "compute_dataset_stats": "stats",
+    "prepare_imagenet": "prepare",
+    "open_prepared": "prepare",
+    "prepared_root": "prepare",
+    "PreparedStore": "prepare",
+    "PreparedSplit": "prepare",
 }
 __all__ = ["ImageArrays", "load_small_dataset", *_MODULE_OF]
 
