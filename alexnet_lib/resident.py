@@ -104,6 +104,7 @@ def train_resident(
     val: ResidentData | None = None,
     device=None,
     progress: bool = True,
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
 ) -> History:
     """Paper §3.1: minibatch SGD with momentum over a resident dataset; returns the curves.
 
@@ -117,6 +118,12 @@ def train_resident(
     learning from it, over the whole epoch: the number cuda-convnet printed, which Figure 1 plots.
     It needs no extra pass over the data, and lags the net as it is at the end of the epoch.
     ``val`` (another resident dataset): top-1 error after each epoch, in eval mode.
+
+    ``augment`` (Paper §4.1), when given, maps each batch of images to the batch the net learns
+    from, as ``augment(images, generator)``: e.g. ``lambda x, g: random_crops_and_flips(x, 28, g)``
+    (`alexnet_lib.augment`). It draws from the run's seeded generator, so a run still repeats; the
+    training error then counts mistakes on the augmented batches, and ``val`` must already have the
+    shape the net expects (cut its centre patches, or leave ``val`` out and evaluate afterwards).
 
     ``device`` defaults to the device the training images are on; the model is moved there, in
     the channels_last memory layout (in place, as `nn.Module.to` does). If the loss becomes NaN or
@@ -142,7 +149,8 @@ def train_resident(
         loss_sum = torch.zeros((), device=device)
         for first in range(0, len(y), batch_size):
             batch = order[first:first + batch_size]
-            logits = model(x[batch])
+            inputs = x[batch] if augment is None else augment(x[batch], generator)
+            logits = model(inputs)
             loss = F.cross_entropy(logits, y[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -115,6 +115,30 @@ def test_every_example_once_per_epoch_in_a_new_order():
     assert epochs[0] != list(range(n))
 
 
+def test_augment_gets_every_batch_and_the_net_learns_from_what_it_returns():
+    n = 70
+    images = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1)
+    train = (images, torch.zeros(n, dtype=torch.int64))
+    runs = []
+    for _ in range(2):
+        seen = []
+
+        def augment(x, generator):  # a random sign per image, drawn from the run's generator
+            seen.append(x.flatten().long().tolist())
+            signs = torch.randint(0, 2, (len(x), 1, 1, 1), generator=generator) * 2 - 1
+            return x * signs - 1000
+
+        model = IndexRecorder()
+        train_resident(model, train, epochs=2, lr=0.1, batch_size=32, progress=False, augment=augment)
+        for epoch in (seen[:3], seen[3:]):
+            assert sorted(sum(epoch, [])) == list(range(n))  # augment saw each example once
+        fed = [[abs(v + 1000) for v in batch] for batch in model.batches]
+        assert fed == seen  # the net got augment's output, image by image
+        assert any(v > -1000 for batch in model.batches for v in batch)  # some signs flipped
+        runs.append(model.batches)
+    assert runs[0] == runs[1]  # the draws come from the seeded generator: the run repeats
+
+
 def test_a_diverging_run_stops_and_counts_nan_scores_as_mistakes():
     train = to_device_dataset(learnable_arrays(n=64), "cpu")
     torch.manual_seed(0)
