@@ -10,8 +10,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .dropout import PaperDropout
 from .errors import AlexNetError
 from .layers import LocalResponseNorm
+
+# §4.2: the paper's rule (zero with probability p in training, multiply by 1 - p at test time) and
+# PyTorch's inverted one (scale the kept units by 1 / (1 - p) in training, identity at test time).
+DROPOUT_RULES = {"paper": PaperDropout, "inverted": nn.Dropout}
 
 
 class AlexNet(nn.Module):
@@ -36,9 +41,19 @@ class AlexNet(nn.Module):
     ``widths`` are the numbers of kernels in conv1..conv5 (§3.2's one-GPU net halves them:
     `OneGPUAlexNet`).
 
-    Dropout is PyTorch's: during training the kept units are scaled by 1 / (1 - p), so at test
-    time all units are used unscaled. That is the same function as the paper's halving of the
-    outputs at test time (§4.2), with the scaling moved to training.
+    ``remove_conv="conv2"``, ``"conv3"`` or ``"conv4"`` builds §7's ablation, the net without
+    that middle conv layer (and its ReLU and LRN; the pools stay, so fc6 still sees 6x6 maps): the
+    next conv layer reads the maps of the one before the removed layer. Without conv3 the towers
+    never meet before fc6. The parameters lost (60,965,224 in all): conv2 860,416, conv3 1,106,304
+    (conv4 then reads 128 maps per tower, not 192), conv4 663,936.
+
+    Dropout (after relu6 and relu7) follows the paper's rule by default, ``dropout_rule="paper"``
+    (`PaperDropout`): in training each unit is zeroed with probability ``dropout``, at test time
+    (``eval()``) every unit is multiplied by 1 - ``dropout``. ``dropout_rule="inverted"`` is the
+    modern alternative, PyTorch's `nn.Dropout`: the kept units are scaled by 1 / (1 - p) in
+    training and used unscaled at test time. The inverted net whose fc7 and fc8 weights are
+    multiplied by 1 - p computes the same function as the paper's net, but it does not train the
+    same way (the `PaperDropout` docstring says why).
 
     The ReLUs are not in place, so a forward hook on a conv or fc layer keeps its output as it was
     before the ReLU.
@@ -53,10 +68,22 @@ class AlexNet(nn.Module):
         lrn_groups: int = 1,
         overlap: bool = True,
         dropout: float = 0.5,
+        dropout_rule: str = "paper",
         widths: Sequence[int] = (96, 256, 384, 384, 256),
+        remove_conv: str | None = None,
     ):
         super().__init__()
         c1, c2, c3, c4, c5 = widths
+        if remove_conv not in (None, "conv2", "conv3", "conv4"):
+            raise AlexNetError(
+                f"AlexNet remove_conv={remove_conv!r}: §7 removes a middle conv layer, "
+                "'conv2', 'conv3' or 'conv4' (or None for the whole net)."
+            )
+        inputs = {"conv1": 3, "conv2": c1, "conv3": c2, "conv4": c3, "conv5": c4}  # maps each conv reads
+        if remove_conv:  # the layer after the removed one reads what the removed one read
+            inputs[f"conv{int(remove_conv[-1]) + 1}"] = inputs[remove_conv]
+        make_dropout = _dropout_rule("AlexNet", dropout_rule)
+        self.dropout_rule = dropout_rule
         for name, knob in (("groups", groups), ("lrn_groups", lrn_groups)):
             if knob < 1 or math.gcd(*widths) % knob:
                 raise AlexNetError(
@@ -73,25 +100,30 @@ class AlexNet(nn.Module):
             return nn.MaxPool2d(kernel_size=3, stride=2) if overlap else nn.MaxPool2d(2, stride=2)
 
         def drop():
-            return nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+            return make_dropout(dropout) if dropout > 0 else nn.Identity()
 
-        self.features = nn.Sequential(OrderedDict([
+        layers = OrderedDict([
             ("conv1", nn.Conv2d(3, c1, kernel_size=11, stride=4, padding=2)),
             ("relu1", nn.ReLU()),
             ("lrn1", norm()),
             ("pool1", pool()),
-            ("conv2", nn.Conv2d(c1, c2, kernel_size=5, padding=2, groups=groups)),
+            ("conv2", nn.Conv2d(inputs["conv2"], c2, kernel_size=5, padding=2, groups=groups)),
             ("relu2", nn.ReLU()),
             ("lrn2", norm()),
             ("pool2", pool()),
-            ("conv3", nn.Conv2d(c2, c3, kernel_size=3, padding=1)),
+            ("conv3", nn.Conv2d(inputs["conv3"], c3, kernel_size=3, padding=1)),
             ("relu3", nn.ReLU()),
-            ("conv4", nn.Conv2d(c3, c4, kernel_size=3, padding=1, groups=groups)),
+            ("conv4", nn.Conv2d(inputs["conv4"], c4, kernel_size=3, padding=1, groups=groups)),
             ("relu4", nn.ReLU()),
-            ("conv5", nn.Conv2d(c4, c5, kernel_size=3, padding=1, groups=groups)),
+            ("conv5", nn.Conv2d(inputs["conv5"], c5, kernel_size=3, padding=1, groups=groups)),
             ("relu5", nn.ReLU()),
             ("pool5", pool()),
-        ]))
+        ])
+        if remove_conv:
+            n = remove_conv[-1]
+            for name in (f"conv{n}", f"relu{n}", f"lrn{n}"):
+                layers.pop(name, None)
+        self.features = nn.Sequential(layers)
         self.classifier = nn.Sequential(OrderedDict([
             ("fc6", nn.Linear(c5 * 6 * 6, 4096)),
             ("relu6", nn.ReLU()),
@@ -129,10 +161,11 @@ class OneGPUAlexNet(AlexNet):
         lrn: bool = True,
         overlap: bool = True,
         dropout: float = 0.5,
+        dropout_rule: str = "paper",
     ):
         super().__init__(
             num_classes, groups=1, lrn=lrn, overlap=overlap, dropout=dropout,
-            widths=(48, 128, 192, 192, 256),
+            dropout_rule=dropout_rule, widths=(48, 128, 192, 192, 256),
         )
 
 
@@ -156,8 +189,8 @@ class TwoTowerAlexNet(nn.Module):
     With one device, pass it twice: ``TwoTowerAlexNet(("cuda", "cuda"))``. The net computes the
     same function as ``AlexNet(groups=2, lrn_groups=2)`` (`from_grouped` copies the weights
     across; a test checks outputs and gradients) and has the same 60,965,224 parameters.
-    Init: the paper's (`init_paper_`). Calling ``.to()`` on the whole model moves both towers to
-    one device; build a new one to split it again.
+    Init: the paper's (`init_paper_`); dropout: AlexNet's (``dropout``, ``dropout_rule``). Calling
+    ``.to()`` on the whole model moves both towers to one device; build a new one to split it again.
     """
 
     def __init__(
@@ -166,8 +199,11 @@ class TwoTowerAlexNet(nn.Module):
         num_classes: int = 1000,
         *,
         dropout: float = 0.5,
+        dropout_rule: str = "paper",
     ):
         super().__init__()
+        make_dropout = _dropout_rule("TwoTowerAlexNet", dropout_rule)
+        self.dropout_rule = dropout_rule
         if len(devices) != 2:
             raise AlexNetError(
                 f"TwoTowerAlexNet needs two devices, got {list(devices)}; "
@@ -179,7 +215,7 @@ class TwoTowerAlexNet(nn.Module):
             return LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)
 
         def drop():
-            return nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+            return make_dropout(dropout) if dropout > 0 else nn.Identity()
 
         def tower_conv1_2():  # sees only its own tower's maps
             return nn.Sequential(OrderedDict([
@@ -250,7 +286,8 @@ class TwoTowerAlexNet(nn.Module):
                 "AlexNet(groups=2, lrn_groups=2) (LRN and overlapping pools on, default widths)."
             )
         dropout = getattr(alexnet.classifier.drop6, "p", 0.0)
-        towers = cls(devices, alexnet.classifier.fc8.out_features, dropout=dropout)
+        towers = cls(devices, alexnet.classifier.fc8.out_features, dropout=dropout,
+                     dropout_rule=alexnet.dropout_rule)
         layers = {**dict(f.named_children()), **dict(alexnet.classifier.named_children())}
         with torch.no_grad():
             for t in range(2):
@@ -262,6 +299,17 @@ class TwoTowerAlexNet(nn.Module):
                     tower[name].bias.copy_(layers[name].bias.chunk(2)[t])
             towers.fc8.load_state_dict(layers["fc8"].state_dict())
         return towers
+
+
+def _dropout_rule(model: str, rule: str) -> type[nn.Module]:
+    """Paper §4.2: the dropout layer of ``rule``, or an error that names the valid rules."""
+    if rule not in DROPOUT_RULES:
+        raise AlexNetError(
+            f"{model} dropout_rule={rule!r}: choose 'paper' (§4.2: halve the outputs at test "
+            "time, the default) or 'inverted' (PyTorch's nn.Dropout: scale by 1 / (1 - p) in "
+            "training instead)."
+        )
+    return DROPOUT_RULES[rule]
 
 
 def _on_every_device(
@@ -376,6 +424,28 @@ def init_paper_(model: nn.Module) -> nn.Module:
             if module.bias is not None:
                 bias = 1.0 if name.rsplit(".", 1)[-1] in BIAS_ONE_LAYERS else 0.0
                 nn.init.constant_(module.bias, bias)
+    return model
+
+
+# The 2012 code's reading of §5: cuda-convnet's layers/layers-145.cfg (the run behind the paper's
+# single-net numbers) sets initW=0.03 for conv3, conv4 and conv5, and 0.01 everywhere else.
+CODE_2012_STD = {"conv3": 0.03, "conv4": 0.03, "conv5": 0.03}
+
+
+def init_2012_code_(model: nn.Module) -> nn.Module:
+    """Paper §5, as the 2012 code ran it: `init_paper_`, then conv3-5 weights ~ N(0, 0.03).
+
+    The paper says N(0, 0.01) for every layer; the configuration of the run behind its numbers
+    drew conv3, conv4 and conv5 from N(0, 0.03) (`CODE_2012_STD`), with the paper's biases. Three
+    times larger weights in three layers in a row make the part of conv5's output that depends on
+    the image up to 3³ = 27 times larger at the start. In place, layers chosen by name as in
+    `init_paper_`; returns the model.
+    """
+    init_paper_(model)
+    for name, module in model.named_modules():
+        std = CODE_2012_STD.get(name.rsplit(".", 1)[-1])
+        if std is not None and isinstance(module, nn.Conv2d):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
     return model
 
 

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from alexnet_lib.dropout import PaperDropout
 from alexnet_lib.errors import AlexNetError
 from alexnet_lib.layers import LocalResponseNorm
 from alexnet_lib.models import (
@@ -14,6 +15,7 @@ from alexnet_lib.models import (
     TwoTowerAlexNet,
     count_parameters,
     format_layer_table,
+    init_2012_code_,
     init_paper_,
     layer_table,
 )
@@ -121,6 +123,22 @@ def test_init_paper_resets_a_model_in_place():
     assert init_paper_(net) is net
     assert net[0].weight.std().item() == pytest.approx(0.01, rel=0.03)
     assert (net[0].bias == 0).all()  # "0" is not a bias-one layer name
+
+
+def test_2012_code_init_std_0_03_in_conv3_conv4_conv5_else_the_papers():
+    # layers-145.cfg (cuda-convnet, 2012): initW=0.03 for conv3-5, 0.01 elsewhere; biases as §5.
+    torch.manual_seed(0)
+    net = AlexNet(1000)
+    nn.init.constant_(net.features.conv4.bias, 5.0)  # overwritten: a full reset, not a patch
+    assert init_2012_code_(net) is net
+    layers = {**dict(net.features.named_children()), **dict(net.classifier.named_children())}
+    for name in ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"]:
+        weight, bias = layers[name].weight, layers[name].bias
+        std = 0.03 if name in {"conv3", "conv4", "conv5"} else 0.01
+        assert weight.std().item() == pytest.approx(std, rel=0.03), name
+        assert abs(weight.mean().item()) < 0.05 * std, name
+        expected = 1.0 if name in {"conv2", "conv4", "conv5", "fc6", "fc7"} else 0.0
+        assert (bias == expected).all(), name
 
 
 def test_conv2_two_towers_see_48_input_maps_each(model):
@@ -321,6 +339,59 @@ def test_two_tower_refuses_cross_tower_lrn_and_wrong_devices():
         TwoTowerAlexNet.from_grouped(AlexNet(groups=1, lrn_groups=2))
     with pytest.raises(AlexNetError, match="two devices"):
         TwoTowerAlexNet(devices=("cpu",))
+
+
+# §4.2 dropout: the paper's rule by default, PyTorch's inverted dropout as a named option.
+def test_default_dropout_is_the_papers_rule_in_fc6_and_fc7():
+    for net in (AlexNet(10), OneGPUAlexNet(10)):
+        assert net.dropout_rule == "paper"
+        for drop in (net.classifier.drop6, net.classifier.drop7):
+            assert type(drop) is PaperDropout and drop.p == 0.5
+    inverted = AlexNet(10, dropout_rule="inverted", dropout=0.3).classifier
+    assert type(inverted.drop6) is nn.Dropout and inverted.drop7.p == 0.3
+
+
+@pytest.mark.parametrize("rule, layer", [("paper", PaperDropout), ("inverted", nn.Dropout)])
+def test_two_tower_from_grouped_keeps_the_dropout_rule(rule, layer):
+    grouped = AlexNet(10, groups=2, lrn_groups=2, dropout_rule=rule)
+    towers = TwoTowerAlexNet.from_grouped(grouped)
+    assert towers.dropout_rule == rule
+    for t in range(2):
+        assert type(towers.fc6[t].drop6) is layer and towers.fc7[t].drop7.p == 0.5
+
+
+def test_paper_rule_net_equals_inverted_net_with_fc7_fc8_weights_halved():
+    # §4.2's "multiply their outputs by 0.5" moved into the next layer's weights: nn.Dropout (torch's
+    # own op) after fc6/fc7, with fc7's and fc8's weights halved by hand, is the same function.
+    torch.manual_seed(0)
+    paper = fan_in_init_(AlexNet(10, widths=(16, 32, 32, 32, 32)))
+    inverted = AlexNet(10, widths=(16, 32, 32, 32, 32), dropout_rule="inverted")
+    inverted.load_state_dict(paper.state_dict())
+    with torch.no_grad():
+        inverted.classifier.fc7.weight.mul_(0.5)
+        inverted.classifier.fc8.weight.mul_(0.5)
+    x = torch.randn(4, 3, 224, 224)
+    with torch.no_grad():
+        paper_test, inverted_test = paper.eval()(x), inverted.eval()(x)
+        assert (paper_test[0] - paper_test[1]).abs().max() > 0.1  # the logits depend on the image
+        torch.testing.assert_close(paper_test, inverted_test, rtol=1e-5, atol=1e-5)
+        # Training mode, the same seed, so the same masks: the same outputs as well.
+        torch.manual_seed(1)
+        paper_train = paper.train()(x)
+        torch.manual_seed(1)
+        inverted_train = inverted.train()(x)
+        torch.testing.assert_close(paper_train, inverted_train, rtol=1e-5, atol=1e-5)
+        assert not torch.allclose(paper_train, paper_test, atol=1e-3)  # units really were dropped
+
+
+@pytest.mark.parametrize("build", [
+    lambda: AlexNet(dropout_rule="Inverted"),
+    lambda: OneGPUAlexNet(dropout_rule="gaussian"),
+    lambda: TwoTowerAlexNet(dropout_rule="torch"),
+], ids=["AlexNet", "OneGPUAlexNet", "TwoTowerAlexNet"])
+def test_unknown_dropout_rule_is_refused_naming_the_valid_ones(build):
+    with pytest.raises(AlexNetError, match="dropout_rule=.*'paper'.*'inverted'"):
+        build()
 
 
 # The four-layer net of Figure 1 (cuda-convnet layers-18pct), by hand.
