@@ -213,12 +213,12 @@ def ten_crop_predict(
     corner patches and the center patch) as well as their horizontal reflections (hence ten patches
     in all), and averaging the predictions made by the network's softmax layer on the ten patches."
     ``images`` are N×3×H×W (uint8 or float); ``mean_image``, when given, is subtracted first. The
-    model must be in eval mode (dropout off, §4.2); it runs once per view on N patches, under
-    `torch.no_grad`. The averaged probabilities go straight into `evaluate.topk_errors`.
+    model must be in eval mode (dropout in its test-time form, §4.2); it runs once per view on N
+    patches, under `torch.no_grad`. The averaged probabilities go straight into `evaluate.topk_errors`.
     """
     if model.training:
         raise AlexNetError(
-            "ten_crop_predict needs the model in eval mode (dropout off at test time, §4.2): "
+            "ten_crop_predict needs the model in eval mode (dropout in its test-time form, §4.2): "
             "call model.eval() first."
         )
     x = images.float()
