@@ -1,13 +1,20 @@
-"""Paper §2: top-1 and top-5 error, on a batch of scores or over a whole data loader."""
+"""Paper §2 and §6: top-1 and top-5 error, on a batch of scores, over a data loader, or of a
+trained checkpoint on its validation set, 1 view and 10 views, beside the paper's Table 2.
+
+    python -m alexnet_lib.evaluate --checkpoint runs/smoke/best.pt [--data DIR] [--views 1 10]
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from .config import get_device
+from .augment import TenCrop
+from .config import device_name, display_path, get_device
 from .errors import AlexNetError
 
 
@@ -67,11 +74,15 @@ def evaluate(
     """Paper §2: top-k errors of ``model`` over every (images, labels) batch of ``loader``.
 
     Runs in eval mode (dropout off) under ``torch.no_grad`` on ``device``, by default
-    `get_device()`; moves the model there, and restores its train/eval mode afterwards.
+    `get_device()`; moves the model there, and restores its train/eval mode afterwards. A model
+    whose parameters lie on several devices (`TwoTowerAlexNet`) stays where it is; its inputs go
+    to ``device``.
     """
     device = torch.device(device) if device is not None else get_device()
     was_training = model.training
-    model.to(device).eval()
+    if len({p.device for p in model.parameters()}) <= 1:
+        model.to(device)
+    model.eval()
     ranks = []
     try:
         with torch.no_grad():
@@ -85,3 +96,137 @@ def evaluate(
     if not ranks:
         raise AlexNetError("The loader yielded no batches: check the dataset path and its size.")
     return _errors_from_ranks(torch.cat(ranks), ks)
+
+
+class CentreCrop(nn.Module):
+    """Paper §4.1 and §6: a model that answers from 1 view, the centre patch of each image.
+
+    The single-view test: subtract ``mean_image`` (when given) from the uncropped images (uint8 or
+    float N×3×256×256), keep the central ``size``×``size`` patch (offset 16, 16 for 224 of 256),
+    and return the model's scores for it. `TenCrop` (`alexnet_lib.augment`) is the 10-view test.
+    """
+
+    def __init__(self, model: nn.Module, mean_image: torch.Tensor | None = None, size: int = 224):
+        super().__init__()
+        self.model, self.size = model, size
+        self.register_buffer("mean_image", mean_image)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.float()
+        if self.mean_image is not None:
+            x = x - self.mean_image.to(x.device, x.dtype)
+        top, left = (x.shape[2] - self.size) // 2, (x.shape[3] - self.size) // 2
+        return self.model(x[:, :, top:top + self.size, left:left + self.size])
+
+
+# Paper §6 (Table 2) and the published single-net results on the ILSVRC-2012 validation set, as
+# (who, views, top-1 error, top-5 error); PAPER.md gives the sources. "views": None = not stated.
+PUBLISHED_ILSVRC2012_VAL = (
+    ("paper: 1 CNN (Table 2)", None, 0.407, 0.182),
+    ("the 2012 code's log (cuda-convnet)", 1, 0.4066, 0.1821),
+    ("the 2012 code's log (cuda-convnet)", 10, 0.4025, 0.1799),
+    ("Caffe bvlc_alexnet", 1, 0.429, 0.198),
+    ("torchvision alexnet (a later variant, no LRN)", 1, 1 - 0.5652, 1 - 0.7907),
+)
+
+
+def evaluate_checkpoint(
+    path: str | Path, data: str | Path | None = None, views: Sequence[int] = (1, 10),
+    batch_size: int = 64, workers: int = 0, device: torch.device | str | None = None,
+) -> tuple[dict[int, dict[int, float]], dict]:
+    """Paper §6: top-1 / top-5 error of a checkpoint of `alexnet_lib.train` on a validation set.
+
+    ``data``: the prepared store to read (default: the one the run trained on); its mean image is
+    subtracted. ``views``: 1 (the centre patch, `CentreCrop`) and/or 10 (§4.1's ten patches with
+    their softmax averaged, `TenCrop`). Returns ``({views: {1: top-1, 5: top-5}}, info)``; info
+    says which checkpoint, data and device.
+    """
+    from .data.prepare import open_prepared
+    from .models import TwoTowerAlexNet
+    from .train import TrainConfig, batch_loader, build_model, load_checkpoint
+
+    device = torch.device(device) if device is not None else get_device()
+    checkpoint = load_checkpoint(path)
+    config = TrainConfig(**checkpoint["config"])
+    data = Path(data or config.data)
+    store = open_prepared(data)
+    if list(store.classes) != list(checkpoint["classes"]):
+        raise AlexNetError(
+            f"The checkpoint {display_path(Path(path))} was trained on {len(checkpoint['classes'])} "
+            f"classes that differ from the {len(store.classes)} of {display_path(data)}: pass the "
+            "store it was trained on with --data."
+        )
+    if config.model == "two-tower" and torch.cuda.device_count() < 2:  # both towers on one device
+        net = TwoTowerAlexNet((device, device), len(store.classes), dropout=config.dropout,
+                              dropout_rule=config.dropout_rule)
+    else:
+        net = build_model(config, len(store.classes), device)
+    net.load_state_dict(checkpoint["model"])
+    split = store.split("val")
+    batches = [list(range(i, min(i + batch_size, len(split)))) for i in range(0, len(split), batch_size)]
+    mean_image = store.stats.mean_image
+    ks = (1, min(5, len(store.classes)))
+    wrappers = {1: CentreCrop, 10: TenCrop}
+    results = {}
+    for view in views:
+        if view not in wrappers:
+            raise AlexNetError(f"--views {view}: the paper tests on 1 view (the centre) or 10.")
+        loader = batch_loader(split, batches, workers, pin_memory=device.type == "cuda")
+        scores = evaluate(wrappers[view](net, mean_image), loader, device, ks)
+        results[view] = {1: scores[ks[0]], 5: scores[ks[1]]}
+    info = {"checkpoint": display_path(Path(path)), "epoch": checkpoint["epoch"],
+            "step": checkpoint["step"], "model": config.model, "data": display_path(data),
+            "source": store.source, "images": len(split), "classes": len(store.classes),
+            "device": device_name(device)}
+    return results, info
+
+
+def table2(results: dict[int, dict[int, float]], info: dict) -> str:
+    """Paper §6: ``results`` of `evaluate_checkpoint` as rows of a Table 2 (markdown), below the
+    paper's single net and the published references, with chance for the checkpoint's classes."""
+    def pct(error: float) -> str:
+        return f"{100 * error:.2f}%"
+
+    lines = ["| model | validation data | views | top-1 error | top-5 error |",
+             "| --- | --- | --- | --- | --- |"]
+    for who, views, top1, top5 in PUBLISHED_ILSVRC2012_VAL:
+        lines.append(f"| {who} | ILSVRC-2012, 50,000 images, 1000 classes | "
+                     f"{views or 'not stated'} | {pct(top1)} | {pct(top5)} |")
+    data = f"{info['source']}, {info['images']:,} images, {info['classes']} classes"
+    for views, errors in results.items():
+        lines.append(f"| this checkpoint ({info['model']} net, epoch {info['epoch']}; "
+                     f"{info['device']}) | {data} | {views} | {pct(errors[1])} | {pct(errors[5])} |")
+    k = min(5, info["classes"])
+    lines.append(f"| chance | {info['classes']} classes | - | {pct(1 - 1 / info['classes'])} | "
+                 f"{pct(1 - k / info['classes'])} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: the table of `table2` for one checkpoint; errors print one line."""
+    from .train import OneLineParser
+
+    parser = OneLineParser(prog="python -m alexnet_lib.evaluate",
+                           description="Top-1 / top-5 error of a trained checkpoint (§6, Table 2).")
+    parser.add_argument("--checkpoint", required=True, metavar="PATH", help="checkpoint.pt or best.pt of a run")
+    parser.add_argument("--data", metavar="DIR", help="prepared store (default: the one the run trained on)")
+    parser.add_argument("--views", type=int, nargs="+", default=[1, 10], choices=[1, 10],
+                        help="1 (centre patch) and/or 10 (§4.1's ten patches); default both")
+    parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per batch (default 64)")
+    parser.add_argument("--workers", type=int, default=0, metavar="N", help="data-reading processes (default 0)")
+    args = parser.parse_args(argv)
+    try:
+        if args.batch_size < 1 or args.workers < 0:
+            raise AlexNetError("--batch-size must be >= 1 and --workers >= 0.")
+        results, info = evaluate_checkpoint(args.checkpoint, args.data, args.views,
+                                            args.batch_size, args.workers)
+    except AlexNetError as err:
+        sys.exit(f"error: {err}")
+    print(f"checkpoint: {info['checkpoint']} (epoch {info['epoch']}, step {info['step']})")
+    print(f"data      : {info['data']}: {info['source']}")
+    print(f"device    : {info['device']}\n")
+    print(table2(results, info))
+
+
+if __name__ == "__main__":
+    main()

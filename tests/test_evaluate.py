@@ -1,12 +1,20 @@
-"""Tests of alexnet_lib.evaluate on hand-built scores whose top-k errors are known."""
+"""Tests of alexnet_lib.evaluate on hand-built scores whose top-k errors are known, and of a trained
+checkpoint's 1-view and 10-view errors against the library's own crops."""
+
+import subprocess
+import sys
 
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from alexnet_lib.augment import ten_crop, ten_crop_predict
+from alexnet_lib.config import REPO_ROOT
 from alexnet_lib.errors import AlexNetError
-from alexnet_lib.evaluate import evaluate, topk_errors
+from alexnet_lib.evaluate import CentreCrop, evaluate, evaluate_checkpoint, table2, topk_errors
+from alexnet_lib.evaluate import main as evaluate_main
+from alexnet_lib.models import AlexNet
 
 # 4 samples, 6 classes. The true label (in targets) sits at rank 1, 2, 5 and 6 of its row.
 LOGITS = torch.tensor([
@@ -90,3 +98,89 @@ def test_evaluate_default_device_and_k_check():
 def test_evaluate_empty_loader_raises_clear_error():
     with pytest.raises(AlexNetError, match="no batches"):
         evaluate(FixedScores(), [], device="cpu")
+
+
+# --- §6: one view and ten, a checkpoint's table ------------------------------------------------
+
+
+def test_centre_crop_is_the_mean_subtracted_middle_224_patch():
+    images = torch.randint(0, 256, (2, 3, 256, 256), dtype=torch.uint8)
+    mean = torch.rand(3, 256, 256) * 255
+    seen = CentreCrop(nn.Identity(), mean)(images)
+    expected = (images.float() - mean)[:, :, 16:240, 16:240]  # (256 - 224) / 2 = 16 on each side
+    assert torch.equal(seen, expected)
+    assert torch.equal(seen, ten_crop(images.float() - mean)[2])  # the third of the ten views
+
+
+class TwoDevices(FixedScores):
+    """FixedScores with one more parameter on another device ('meta'), like a two-tower net."""
+
+    def __init__(self):
+        super().__init__()
+        self.elsewhere = nn.Parameter(torch.empty(3, device="meta"))
+
+
+def test_evaluate_leaves_a_model_split_over_devices_where_it_is():
+    loader = DataLoader(TensorDataset(torch.arange(4), TARGETS), batch_size=2)
+    model = TwoDevices()
+    assert evaluate(model, loader, device="cpu") == {1: 0.75, 5: 0.25}
+    assert model.elsewhere.device.type == "meta" and model.scale.device.type == "cpu"
+
+
+def test_table2_puts_the_checkpoint_beside_the_paper_and_chance():
+    info = {"model": "paper", "epoch": 3, "device": "CPU", "source": "stand-in ImageNet (generated)",
+            "images": 100, "classes": 10}
+    table = table2({1: {1: 0.5, 5: 0.125}, 10: {1: 0.25, 5: 0.0}}, info).splitlines()
+    assert table[0] == "| model | validation data | views | top-1 error | top-5 error |"
+    assert "| paper: 1 CNN (Table 2) | ILSVRC-2012, 50,000 images, 1000 classes | not stated | 40.70% | 18.20% |" in table
+    assert any("torchvision alexnet" in row and "43.48% | 20.93%" in row for row in table)
+    ours = [row for row in table if row.startswith("| this checkpoint")]
+    assert ours[0].endswith("| stand-in ImageNet (generated), 100 images, 10 classes | 1 | 50.00% | 12.50% |")
+    assert ours[1].endswith("| 10 | 25.00% | 0.00% |")
+    assert table[-1] == "| chance | 10 classes | - | 90.00% | 50.00% |"  # 1 - 1/10, 1 - 5/10
+
+
+@pytest.fixture(scope="module")
+def trained_checkpoint(tmp_path_factory):
+    """One training step of the paper net on a tiny prepared stand-in (2 train + 1 val per class)."""
+    from alexnet_lib.data.prepare import prepare_imagenet
+    from alexnet_lib.data.standin import make_standin
+    from alexnet_lib.train import make_config, train
+
+    root = tmp_path_factory.mktemp("evaluate")
+    make_standin(root / "standin", train_per_class=2, val_per_class=1, cifar_train_per_batch=10, cifar_test=10)
+    store = prepare_imagenet(root / "standin" / "imagenet", root / "store", workers=1, format="raw",
+                             progress=False)
+    config = make_config(profile="smoke", data=str(store.path), out=str(root / "run"), batch_size=4,
+                         workers=0, progress=False)
+    train(config, stop_after=1)
+    return root / "run" / "checkpoint.pt", store
+
+
+def test_evaluate_checkpoint_scores_1_and_10_views_like_the_library(trained_checkpoint):
+    path, store = trained_checkpoint
+    results, info = evaluate_checkpoint(path, views=(1, 10), batch_size=4, device="cpu")
+    # Independently: the saved weights in a fresh net, the val images cut by hand / by ten_crop_predict
+    net = AlexNet(10).eval()
+    net.load_state_dict(torch.load(path, weights_only=True)["model"])
+    split = store.split("val")
+    images, labels, mean = split.read(range(len(split))), split.labels, store.stats.mean_image
+    with torch.no_grad():
+        one_view = net((images.float() - mean)[:, :, 16:240, 16:240])
+    assert results[1] == topk_errors(one_view, labels)
+    assert results[10] == topk_errors(ten_crop_predict(net, images, mean), labels)
+    assert info["images"] == 10 and info["classes"] == 10 and info["step"] == 1
+    assert "stand-in" in info["source"]
+
+
+def test_evaluate_command_line_prints_the_table_and_one_line_errors(trained_checkpoint, tmp_path):
+    path, _ = trained_checkpoint
+    command = [sys.executable, "-m", "alexnet_lib.evaluate", "--checkpoint", str(path), "--views", "1"]
+    run = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "| paper: 1 CNN (Table 2) |" in run.stdout and "| chance | 10 classes |" in run.stdout
+    ours = [row for row in run.stdout.splitlines() if row.startswith("| this checkpoint")]
+    assert len(ours) == 1 and "stand-in ImageNet (generated, NOT real photographs)" in ours[0]
+    with pytest.raises(SystemExit) as exit:
+        evaluate_main(["--checkpoint", str(tmp_path / "missing.pt")])
+    assert str(exit.value.code).startswith("error: No checkpoint at") and "\n" not in str(exit.value.code)

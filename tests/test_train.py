@@ -1,0 +1,215 @@
+"""Tests of alexnet_lib.train: the seeded data order, an exact resume after kill -9, a diverged run
+that keeps its last good checkpoint, one-line command-line errors, and a smoke run that learns."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from alexnet_lib.config import REPO_ROOT
+from alexnet_lib.data.prepare import prepare_imagenet
+from alexnet_lib.data.standin import make_standin
+from alexnet_lib.train import epoch_batches, main, make_config, train
+
+# A run small enough for two CPU cores: 2 epochs of 2 steps of 4 images, a checkpoint every 3 steps
+# (so one falls in the middle of the second epoch), the paper net and recipe otherwise.
+TINY_RUN = ["--epochs", "2", "--batch-size", "4", "--epoch-images", "8", "--checkpoint-every", "3",
+            "--lr", "0.01", "--workers", "0", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory):
+    """A prepared stand-in of 10 classes x (2 train + 1 val) images (raw: nothing to decode)."""
+    root = tmp_path_factory.mktemp("tiny")
+    make_standin(root / "standin", train_per_class=2, val_per_class=1, cifar_train_per_batch=10,
+                 cifar_test=10)
+    store = prepare_imagenet(root / "standin" / "imagenet", root / "store", workers=1,
+                             format="raw", progress=False)
+    return store.path
+
+
+def train_cli(*args, **popen) -> subprocess.Popen | subprocess.CompletedProcess:
+    """``python -m alexnet_lib.train *args`` in a fresh process (its own random state and threads)."""
+    command = [sys.executable, "-m", "alexnet_lib.train", *map(str, args)]
+    env = {**os.environ, "ALEXNET_PROFILE": "smoke"}
+    if popen:
+        return subprocess.Popen(command, cwd=REPO_ROOT, env=env, text=True, **popen)
+    return subprocess.run(command, cwd=REPO_ROOT, env=env, text=True, capture_output=True, timeout=600)
+
+
+def load(path):
+    return torch.load(path, weights_only=True, map_location="cpu")
+
+
+# --- the data order ---------------------------------------------------------------------------
+
+def test_epoch_batches_are_a_seeded_permutation_of_whole_batches():
+    batches = epoch_batches(103, 10, seed=7, epoch=3)
+    flat = [i for batch in batches for i in batch]
+    assert [len(b) for b in batches] == [10] * 10  # the last 3 images wait for another epoch
+    assert len(set(flat)) == 100 and set(flat) <= set(range(103))  # each image at most once
+    assert epoch_batches(103, 10, seed=7, epoch=3) == batches  # a function of (seed, epoch) alone
+    assert epoch_batches(103, 10, seed=7, epoch=4) != batches
+    assert epoch_batches(103, 10, seed=8, epoch=3) != batches
+    # --epoch-images keeps the start of the same permutation
+    assert epoch_batches(103, 10, seed=7, epoch=3, epoch_images=25) == batches[:2]
+
+
+def test_processes_split_each_batch_of_the_one_process_order():
+    whole = epoch_batches(64, 16, seed=0, epoch=1)
+    parts = [epoch_batches(64, 16, seed=0, epoch=1, rank=r, world=4) for r in range(4)]
+    for b, batch in enumerate(whole):
+        assert [i for part in parts for i in part[b]] == batch
+        assert all(len(part[b]) == 4 for part in parts)
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+
+def test_resume_after_kill_9_ends_with_the_weights_of_an_uninterrupted_run(tiny_store, tmp_path):
+    whole = train_cli(*TINY_RUN, "--data", tiny_store, "--out", tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr
+
+    # The same run, killed (SIGKILL: no cleanup) as soon as the step-3 checkpoint exists
+    killed = tmp_path / "killed"
+    run = train_cli(*TINY_RUN, "--data", tiny_store, "--out", killed,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and run.poll() is None:
+        checkpoint = killed / "checkpoint.pt"
+        if checkpoint.is_file() and torch.load(checkpoint, weights_only=True, mmap=True)["step"] == 3:
+            break
+        time.sleep(0.05)
+    run.send_signal(signal.SIGKILL)
+    assert run.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    assert load(killed / "checkpoint.pt")["step"] == 3  # epoch 2, batch 1: mid-epoch
+
+    resumed = train_cli(*TINY_RUN, "--data", tiny_store, "--out", killed, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed at step 3" in resumed.stdout
+
+    assert_same_end(tmp_path / "whole", killed)
+
+
+def assert_same_end(whole, resumed):
+    """The two runs' last checkpoints hold the same weights, velocities and log (timings aside)."""
+    a, b = load(whole / "checkpoint.pt"), load(resumed / "checkpoint.pt")
+    assert a["step"] == b["step"] == 4 and a["epoch"] == b["epoch"] == 2
+    assert a["model"].keys() == b["model"].keys()
+    for name in a["model"]:
+        assert torch.equal(a["model"][name], b["model"][name]), name
+    for state_a, state_b in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert torch.equal(state_a["velocity"], state_b["velocity"])
+    timing = {"images_per_s", "seconds"}
+    assert [{k: v for k, v in row.items() if k not in timing} for row in a["history"]] == [
+        {k: v for k, v in row.items() if k not in timing} for row in b["history"]]
+    log = (resumed / "log.csv").read_text().splitlines()
+    assert log[0].startswith("epoch,lr,train_loss") and len(log) == 3  # header + 2 epochs
+
+
+def test_two_processes_stopped_and_resumed_end_like_an_uninterrupted_pair(tiny_store, tmp_path):
+    """torchrun --nproc_per_node=2 on the CPU (gloo): each process takes half of every batch."""
+    def torchrun(out, *extra):
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                   "-m", "alexnet_lib.train", *TINY_RUN, "--data", tiny_store, "--out", out, *extra]
+        run = subprocess.run([str(c) for c in command], cwd=REPO_ROOT, text=True, capture_output=True,
+                             env={**os.environ, "ALEXNET_PROFILE": "smoke"}, timeout=600)
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    assert "2 process(es)" in torchrun(tmp_path / "whole")
+    assert "Stopped after step 3" in torchrun(tmp_path / "pair", "--stop-after", "3")
+    assert "resumed at step 3" in torchrun(tmp_path / "pair", "--resume")
+    assert_same_end(tmp_path / "whole", tmp_path / "pair")
+
+
+def test_diverged_run_stops_with_one_line_and_keeps_the_last_good_checkpoint(tiny_store, tmp_path):
+    out = tmp_path / "diverged"
+    run = train_cli("--epochs", "1", "--batch-size", "4", "--epoch-images", "12", "--lr", "1e6",
+                    "--checkpoint-every", "1", "--workers", "0", "--no-progress",
+                    "--data", tiny_store, "--out", out)
+    assert run.returncode == 1
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in run.stderr
+    assert "became NaN or infinite at step" in lines[0] and "lr 1e+06" in lines[0]
+    bad_step = int(lines[0].split("at step ")[1].split()[0])
+    saved = load(out / "checkpoint.pt")
+    assert f"checkpoint.pt, step {saved['step']}) is kept" in lines[0]
+    assert saved["step"] < bad_step
+    assert all(t.isfinite().all() for t in saved["model"].values())
+
+
+# --- the command line -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["--batch-size", "x"], "argument --batch-size: invalid int value: 'x'"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+    (["--model", "resnet"], "argument --model: invalid choice: 'resnet'"),
+])
+def test_bad_flags_print_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+def test_user_errors_print_one_line(tiny_store, tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    cases = {
+        "--batch-size 0: use a whole number >= 1": ["--batch-size", "0"],
+        "--lr -1.0: use a learning rate > 0": ["--lr", "-1"],
+        "There is no prepared ImageNet at": ["--data", tmp_path / "nothing", "--out", tmp_path / "o"],
+        "Cannot write to the output folder": ["--data", tiny_store, "--out", a_file / "run"],
+        "is more than the 20 training images": ["--data", tiny_store, "--out", tmp_path / "o",
+                                                 "--batch-size", "64"],
+    }
+    if torch.cuda.device_count() < 2:
+        cases["--model two-tower puts one tower on each of two GPUs"] = [
+            "--data", tiny_store, "--out", tmp_path / "o", "--model", "two-tower"]
+    for message, argv in cases.items():
+        with pytest.raises(SystemExit) as exit:
+            main([str(a) for a in argv])
+        assert str(exit.value.code).startswith("error: ") and message in str(exit.value.code)
+        assert "\n" not in str(exit.value.code)
+
+
+def test_a_run_is_continued_only_with_resume_and_its_own_recipe(tiny_store, tmp_path):
+    out = tmp_path / "run"
+    first = ["--data", tiny_store, "--out", out, *TINY_RUN]
+    main([str(a) for a in first] + ["--stop-after", "1"])
+    assert load(out / "checkpoint.pt")["step"] == 1
+    for argv, message in [([], "already holds a run (checkpoint.pt): add --resume"),
+                          (["--resume", "--lr", "0.1"], "--lr 0.1 differs from the run in")]:
+        with pytest.raises(SystemExit) as exit:
+            main([str(a) for a in first] + argv)
+        assert message in str(exit.value.code)
+
+
+def test_a_missing_store_is_one_line_from_the_command_line(tmp_path):
+    run = train_cli("--data", tmp_path / "nothing", "--out", tmp_path / "out")
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith("error: There is no prepared ImageNet")
+
+
+# --- learning ---------------------------------------------------------------------------------
+
+def test_smoke_run_beats_chance_clearly(tmp_path):
+    """The smoke profile's recipe, 2 short epochs (40 steps of 16) on the usual stand-in's size."""
+    make_standin(tmp_path / "standin", train_per_class=40, val_per_class=10, cifar_train_per_batch=10,
+                 cifar_test=10)
+    store = prepare_imagenet(tmp_path / "standin" / "imagenet", tmp_path / "store", workers=2,
+                             format="raw", progress=False)
+    config = make_config(profile="smoke", data=str(store.path), out=str(tmp_path / "run"),
+                         epochs=2, epoch_images=320, progress=False)
+    history = train(config)
+    # 100 validation images of 10 classes: chance is 90% top-1 and 50% top-5 error
+    assert history[-1]["val_top1"] <= 0.75 and history[-1]["val_top5"] <= 0.25, history[-1]
+    assert history[-1]["train_loss"] < history[0]["train_loss"] < np.log(10) + 0.1
