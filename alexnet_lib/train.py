@@ -67,6 +67,7 @@ class TrainConfig:
     init: str = "paper"  # §5's N(0, 0.01) weights, biases 1 or 0; "pytorch": torch's layer defaults
     dropout: float = 0.5
     dropout_rule: str = "paper"  # §4.2's "multiply by 0.5 at test time"; "inverted": nn.Dropout
+    remove_conv: str | None = None  # §7's depth ablation: "conv2", "conv3" or "conv4" (paper net only)
     # Learning (§5)
     epochs: int = 90
     batch_size: int = 128
@@ -177,6 +178,13 @@ def build_model(config: TrainConfig, num_classes: int, device: torch.device) -> 
     learns at once where the paper's init can leave the loss flat for a long time (PAPER.md).
     """
     knobs = dict(dropout=config.dropout, dropout_rule=config.dropout_rule)
+    if config.remove_conv:
+        if config.model != "paper":
+            raise AlexNetError(
+                f"--remove-conv {config.remove_conv} is §7's ablation of the paper net: use it "
+                f"with --model paper, not --model {config.model}."
+            )
+        knobs["remove_conv"] = config.remove_conv
     if config.model == "two-tower":
         if device.type != "cuda" or torch.cuda.device_count() < 2:
             found = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -651,6 +659,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[dict, bool, int | None]:
     flag("--lr", type=float, help="initial learning rate (paper: 0.01)")
     flag("--schedule", choices=list(SCHEDULES), help="plateau (§5, default) or 2012 (/10 after epochs 25, 51, 79)")
     flag("--dropout-rule", choices=["paper", "inverted"], help="§4.2's halving at test time (default) or nn.Dropout")
+    flag("--remove-conv", choices=["conv2", "conv3", "conv4"],
+         help="§7's depth ablation: the paper net without this middle conv layer")
     flag("--epoch-images", type=int, metavar="N", help="images per epoch (default: the whole training set)")
     flag("--seed", type=int, metavar="N", help="seed of init, data order, augmentation, dropout (default 0)")
     flag("--bf16", action=switch, help="bf16 autocast (default: on CUDA)")

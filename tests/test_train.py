@@ -16,7 +16,8 @@ import torch
 from alexnet_lib.config import REPO_ROOT
 from alexnet_lib.data.prepare import prepare_imagenet
 from alexnet_lib.data.standin import make_standin
-from alexnet_lib.train import epoch_batches, main, make_config, train
+from alexnet_lib.errors import AlexNetError
+from alexnet_lib.train import build_model, epoch_batches, main, make_config, train
 
 # A run small enough for two CPU cores: 2 epochs of 2 steps of 4 images, a checkpoint every 3 steps
 # (so one falls in the middle of the second epoch), the paper net and recipe otherwise.
@@ -213,3 +214,18 @@ def test_smoke_run_beats_chance_clearly(tmp_path):
     # 100 validation images of 10 classes: chance is 90% top-1 and 50% top-5 error
     assert history[-1]["val_top1"] <= 0.75 and history[-1]["val_top5"] <= 0.25, history[-1]
     assert history[-1]["train_loss"] < history[0]["train_loss"] < np.log(10) + 0.1
+
+
+def test_remove_conv_builds_section_7_ablation_with_conv4s_parameters_gone():
+    # conv4 holds 663,936 of the paper net's 60,965,224 parameters (3*3*192*192 + 384 biases x 2 towers);
+    # without it conv5 reads conv3's 384 maps in 2 groups: the same 3*3*192 inputs per kernel.
+    config = make_config(profile="smoke", remove_conv="conv4")
+    net = build_model(config, 1000, torch.device("cpu"))
+    assert "conv4" not in net.features._modules
+    assert sum(p.numel() for p in net.parameters()) == 60_965_224 - 663_936
+
+
+def test_remove_conv_with_another_model_is_one_clear_error():
+    config = make_config(profile="smoke", model="one-gpu", remove_conv="conv3")
+    with pytest.raises(AlexNetError, match="--model paper"):
+        build_model(config, 10, torch.device("cpu"))
