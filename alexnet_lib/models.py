@@ -407,6 +407,91 @@ class CifarNet(nn.Module):
         return self.fc(torch.flatten(self.features(x), 1))
 
 
+class SmallAlexNet(nn.Module):
+    """Paper §7: AlexNet's layer pattern at the size of Fashion-MNIST and CIFAR-10, for the depth ablation.
+
+    The sequence of `AlexNet`: five conv layers, each followed by a ReLU (conv2, conv4 and conv5 in
+    ``groups`` towers, conv3 reading all maps), LRN after relu1 and relu2, overlapping 3/2 max
+    pools after conv1, conv2 and conv5, then fc6 and fc7 with the paper's dropout, and fc8.
+    Scaled down so that a CPU trains it in seconds: conv1 is 5x5 with stride 1 and padding 2
+    (AlexNet: 11x11 with stride 4 on 224 pixels), conv2 5x5, conv3-5 3x3; the widths are a
+    quarter of AlexNet's, (24, 64, 96, 96, 64), and the hidden layers 256 wide (AlexNet: 4096).
+    The maps go 28 -> pool 13 -> pool 6 -> pool 2 on 28x28 images, 32 -> 15 -> 7 -> 3 on 32x32.
+
+    ``remove_conv`` ("conv2", "conv3" or "conv4") removes a middle conv layer as in `AlexNet`.
+    Init: He's (normal, std sqrt(2 / fan-in), biases 0), not §5's N(0, 0.01): at these small
+    fan-ins (25 for conv1) std 0.01 shrinks the signal at every layer and leaves the net at chance
+    for many epochs.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        image_size: int = 28,
+        *,
+        groups: int = 2,
+        dropout: float = 0.5,
+        widths: Sequence[int] = (24, 64, 96, 96, 64),
+        hidden: int = 256,
+        remove_conv: str | None = None,
+    ):
+        super().__init__()
+        c1, c2, c3, c4, c5 = widths
+        if remove_conv not in (None, "conv2", "conv3", "conv4"):
+            raise AlexNetError(
+                f"SmallAlexNet remove_conv={remove_conv!r}: choose 'conv2', 'conv3' or 'conv4' (or None)."
+            )
+        inputs = {"conv1": in_channels, "conv2": c1, "conv3": c2, "conv4": c3, "conv5": c4}
+        if remove_conv:  # the layer after the removed one reads what the removed one read
+            inputs[f"conv{int(remove_conv[-1]) + 1}"] = inputs[remove_conv]
+
+        def norm():
+            return LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)
+
+        layers = OrderedDict([
+            ("conv1", nn.Conv2d(inputs["conv1"], c1, kernel_size=5, padding=2)),
+            ("relu1", nn.ReLU()),
+            ("lrn1", norm()),
+            ("pool1", nn.MaxPool2d(kernel_size=3, stride=2)),
+            ("conv2", nn.Conv2d(inputs["conv2"], c2, kernel_size=5, padding=2, groups=groups)),
+            ("relu2", nn.ReLU()),
+            ("lrn2", norm()),
+            ("pool2", nn.MaxPool2d(kernel_size=3, stride=2)),
+            ("conv3", nn.Conv2d(inputs["conv3"], c3, kernel_size=3, padding=1)),
+            ("relu3", nn.ReLU()),
+            ("conv4", nn.Conv2d(inputs["conv4"], c4, kernel_size=3, padding=1, groups=groups)),
+            ("relu4", nn.ReLU()),
+            ("conv5", nn.Conv2d(inputs["conv5"], c5, kernel_size=3, padding=1, groups=groups)),
+            ("relu5", nn.ReLU()),
+            ("pool5", nn.MaxPool2d(kernel_size=3, stride=2)),
+        ])
+        if remove_conv:
+            n = remove_conv[-1]
+            for name in (f"conv{n}", f"relu{n}", f"lrn{n}"):
+                layers.pop(name, None)
+        self.features = nn.Sequential(layers)
+        size = image_size
+        for _ in range(3):  # the three 3/2 pools, rounding down
+            size = (size - 3) // 2 + 1
+        self.classifier = nn.Sequential(OrderedDict([
+            ("fc6", nn.Linear(c5 * size * size, hidden)),
+            ("relu6", nn.ReLU()),
+            ("drop6", PaperDropout(dropout)),
+            ("fc7", nn.Linear(hidden, hidden)),
+            ("relu7", nn.ReLU()),
+            ("drop7", PaperDropout(dropout)),
+            ("fc8", nn.Linear(hidden, num_classes)),
+        ]))
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
 # §5: conv2, conv4, conv5 and the two hidden fully-connected layers start with bias 1, which
 # gives their ReLUs positive inputs early in training; every other bias starts at 0.
 BIAS_ONE_LAYERS = frozenset({"conv2", "conv4", "conv5", "fc6", "fc7"})

@@ -12,6 +12,7 @@ from alexnet_lib.models import (
     AlexNet,
     CifarNet,
     OneGPUAlexNet,
+    SmallAlexNet,
     TwoTowerAlexNet,
     count_parameters,
     format_layer_table,
@@ -499,3 +500,59 @@ def test_cifar_net_pool_size_2_and_3_give_equal_sizes_on_32x32():
 def test_cifar_net_pool_size_below_the_stride_is_refused():
     with pytest.raises(AlexNetError, match="pool_size=1"):
         CifarNet(pool_size=1)
+
+
+# §7: removing a middle conv layer. Parameters lost, by hand (AlexNet has 60,965,224).
+REMOVED = {
+    "conv2": 307_456 + (384 * 256 * 9 - 384 * 96 * 9),  # conv2 goes; conv3 then reads conv1's 96 maps
+    "conv3": 885_120 + (384 * 192 * 9 - 384 * 128 * 9),  # conv3 goes; conv4 reads 128 maps per tower
+    "conv4": 663_936,  # conv4 goes; conv5 reads conv3's 384 maps, as many as conv4 gave it
+}
+
+
+@pytest.mark.parametrize("layer", sorted(REMOVED))
+def test_remove_conv_loses_the_hand_counted_parameters(layer):
+    net = AlexNet(1000, remove_conv=layer)
+    assert count_parameters(net) == 60_965_224 - REMOVED[layer]
+    n = layer[-1]
+    names = list(net.features._modules)
+    assert f"conv{n}" not in names and f"relu{n}" not in names and f"lrn{n}" not in names
+    assert {"pool1", "pool2", "pool5"} <= set(names)  # the pools stay: fc6 still sees 6x6 maps
+    assert net(torch.zeros(1, 3, 224, 224)).shape == (1, 1000)
+
+
+def test_remove_conv_refuses_the_first_and_last_layers():
+    for layer in ("conv1", "conv5", "conv6"):
+        with pytest.raises(AlexNetError, match="remove_conv"):
+            AlexNet(10, remove_conv=layer)
+        with pytest.raises(AlexNetError, match="remove_conv"):
+            SmallAlexNet(remove_conv=layer)
+
+
+# SmallAlexNet (§7 at Fashion-MNIST size), by hand: 28 -> pool 13 -> pool 6 -> pool 2.
+SMALL_PARAMS = {
+    "conv1": 24 * 1 * 5 * 5 + 24,  # 624
+    "conv2": 64 * 12 * 5 * 5 + 64,  # 19,264: two towers of 12 input maps
+    "conv3": 96 * 64 * 3 * 3 + 96,  # 55,392
+    "conv4": 96 * 48 * 3 * 3 + 96,  # 41,568
+    "conv5": 64 * 48 * 3 * 3 + 64,  # 27,712
+    "fc6": 64 * 2 * 2 * 256 + 256,  # 65,792
+    "fc7": 256 * 256 + 256,  # 65,792
+    "fc8": 256 * 10 + 10,  # 2,570
+}
+
+
+def test_small_alexnet_param_count_and_conv4_ablation_by_hand():
+    assert count_parameters(SmallAlexNet()) == sum(SMALL_PARAMS.values()) == 278_714
+    assert count_parameters(SmallAlexNet(remove_conv="conv4")) == 278_714 - SMALL_PARAMS["conv4"]
+    # On 32x32 RGB images (CIFAR-10): 32 -> 15 -> 7 -> 3, so fc6 reads 64 * 3 * 3 values.
+    rgb = SmallAlexNet(in_channels=3, image_size=32)
+    assert rgb.classifier.fc6.in_features == 64 * 3 * 3
+    assert rgb(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_small_alexnet_has_alexnets_layer_order():
+    small, big = SmallAlexNet(), AlexNet(10)
+    assert list(small.features._modules) == list(big.features._modules)
+    assert list(small.classifier._modules) == list(big.classifier._modules)
+    assert small.features.conv4.groups == 2 and small.features.conv3.groups == 1
