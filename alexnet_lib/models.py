@@ -74,14 +74,7 @@ class AlexNet(nn.Module):
     ):
         super().__init__()
         c1, c2, c3, c4, c5 = widths
-        if remove_conv not in (None, "conv2", "conv3", "conv4"):
-            raise AlexNetError(
-                f"AlexNet remove_conv={remove_conv!r}: §7 removes a middle conv layer, "
-                "'conv2', 'conv3' or 'conv4' (or None for the whole net)."
-            )
-        inputs = {"conv1": 3, "conv2": c1, "conv3": c2, "conv4": c3, "conv5": c4}  # maps each conv reads
-        if remove_conv:  # the layer after the removed one reads what the removed one read
-            inputs[f"conv{int(remove_conv[-1]) + 1}"] = inputs[remove_conv]
+        inputs = _conv_inputs("AlexNet", 3, widths, remove_conv)  # maps each conv layer reads
         make_dropout = _dropout_rule("AlexNet", dropout_rule)
         self.dropout_rule = dropout_rule
         for name, knob in (("groups", groups), ("lrn_groups", lrn_groups)):
@@ -119,11 +112,7 @@ class AlexNet(nn.Module):
             ("relu5", nn.ReLU()),
             ("pool5", pool()),
         ])
-        if remove_conv:
-            n = remove_conv[-1]
-            for name in (f"conv{n}", f"relu{n}", f"lrn{n}"):
-                layers.pop(name, None)
-        self.features = nn.Sequential(layers)
+        self.features = _without(layers, remove_conv)
         self.classifier = nn.Sequential(OrderedDict([
             ("fc6", nn.Linear(c5 * 6 * 6, 4096)),
             ("relu6", nn.ReLU()),
@@ -301,6 +290,32 @@ class TwoTowerAlexNet(nn.Module):
         return towers
 
 
+def _conv_inputs(model: str, in_channels: int, widths: Sequence[int], remove_conv: str | None) -> dict[str, int]:
+    """Paper §7: how many maps each conv layer reads, when ``remove_conv`` (a middle conv layer) is gone.
+
+    The layer after the removed one reads what the removed one read.
+    """
+    if remove_conv not in (None, "conv2", "conv3", "conv4"):
+        raise AlexNetError(
+            f"{model} remove_conv={remove_conv!r}: §7 removes a middle conv layer, "
+            "'conv2', 'conv3' or 'conv4' (or None for the whole net)."
+        )
+    c1, c2, c3, c4, _ = widths
+    inputs = {"conv1": in_channels, "conv2": c1, "conv3": c2, "conv4": c3, "conv5": c4}
+    if remove_conv:
+        inputs[f"conv{int(remove_conv[-1]) + 1}"] = inputs[remove_conv]
+    return inputs
+
+
+def _without(layers: OrderedDict, remove_conv: str | None) -> nn.Sequential:
+    """Paper §7: the feature layers as a `nn.Sequential`, without ``remove_conv`` and its ReLU and LRN."""
+    if remove_conv:
+        n = remove_conv[-1]
+        for name in (f"conv{n}", f"relu{n}", f"lrn{n}"):
+            layers.pop(name, None)
+    return nn.Sequential(layers)
+
+
 def _dropout_rule(model: str, rule: str) -> type[nn.Module]:
     """Paper §4.2: the dropout layer of ``rule``, or an error that names the valid rules."""
     if rule not in DROPOUT_RULES:
@@ -438,13 +453,7 @@ class SmallAlexNet(nn.Module):
     ):
         super().__init__()
         c1, c2, c3, c4, c5 = widths
-        if remove_conv not in (None, "conv2", "conv3", "conv4"):
-            raise AlexNetError(
-                f"SmallAlexNet remove_conv={remove_conv!r}: choose 'conv2', 'conv3' or 'conv4' (or None)."
-            )
-        inputs = {"conv1": in_channels, "conv2": c1, "conv3": c2, "conv4": c3, "conv5": c4}
-        if remove_conv:  # the layer after the removed one reads what the removed one read
-            inputs[f"conv{int(remove_conv[-1]) + 1}"] = inputs[remove_conv]
+        inputs = _conv_inputs("SmallAlexNet", in_channels, widths, remove_conv)
 
         def norm():
             return LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)
@@ -466,11 +475,7 @@ class SmallAlexNet(nn.Module):
             ("relu5", nn.ReLU()),
             ("pool5", nn.MaxPool2d(kernel_size=3, stride=2)),
         ])
-        if remove_conv:
-            n = remove_conv[-1]
-            for name in (f"conv{n}", f"relu{n}", f"lrn{n}"):
-                layers.pop(name, None)
-        self.features = nn.Sequential(layers)
+        self.features = _without(layers, remove_conv)
         size = image_size
         for _ in range(3):  # the three 3/2 pools, rounding down
             size = (size - 3) // 2 + 1
