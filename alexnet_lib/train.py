@@ -84,7 +84,8 @@ class TrainConfig:
     bf16: bool | None = None  # autocast to bfloat16; None: on CUDA yes, on the CPU no
     channels_last: bool = True
     compile: bool = False
-    workers: int | None = None  # data-reading processes per GPU; None: its share of the cores, <= 8
+    workers: int | None = None  # data-reading processes per GPU; None: on CUDA its share of the
+    # cores (<= 8), on the CPU 0 (the net needs every core; decoding is ~1% of a CPU step)
     # Checkpoints and logs
     checkpoint_every: int = 2000  # steps, besides the end of every epoch
     log_every: int = 20  # steps between loss checks and progress-bar updates (each waits for the GPU)
@@ -132,6 +133,20 @@ def make_config(**flags) -> TrainConfig:
     """The run's settings: `TrainConfig`'s defaults, then the profile's, then ``flags``."""
     profile = get_profile(flags.get("profile")).name
     return TrainConfig(**{**PROFILE_DEFAULTS[profile], **flags, "profile": profile})
+
+
+def book_run(profile: str | None = None) -> TrainConfig:
+    """The run the §6 and §6.1 chapters share: one checkpoint, trained by whichever page runs first.
+
+    Under ``smoke``: the smoke recipe cut to two epochs, in ``runs/smoke-qualitative``, without
+    progress bars. Under ``course`` and ``paper``: the profile's whole run, in ``runs/<profile>``,
+    where ``python -m alexnet_lib.train --profile <profile>`` puts it.
+    """
+    profile = get_profile(profile).name
+    if profile == "smoke":
+        return make_config(profile=profile, epochs=2, out=str(REPO_ROOT / "runs" / "smoke-qualitative"),
+                           progress=False)
+    return make_config(profile=profile, out=str(REPO_ROOT / "runs" / profile))
 
 
 # --- Data: a seeded order per epoch, read a batch at a time ------------------------------------
@@ -421,9 +436,12 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
 
     data = Path(config.data or prepared_root(config.profile))
     store = open_prepared(data)
-    if config.workers is None:  # this process's share of the machine's cores, at most 8
+    if config.workers is None:
+        # On a GPU: this process's share of the machine's cores, at most 8. On the CPU: none. The
+        # net's step needs every core there, and a worker taking one slowed training on 2 cores
+        # (batch 16: 37 img/s without workers, 26 with 2); reading a 256x256 JPEG costs ~0.3 ms.
         share = (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-        config = replace(config, workers=min(8, share))
+        config = replace(config, workers=min(8, share) if device.type == "cuda" else 0)
     config = replace(config, data=str(data), out=str(out))
     train_split = store.split("train")
     steps_per_epoch = min(len(train_split), config.epoch_images or len(train_split)) // config.batch_size
@@ -666,7 +684,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[dict, bool, int | None]:
     flag("--bf16", action=switch, help="bf16 autocast (default: on CUDA)")
     flag("--compile", action=switch, help="torch.compile the net (default: off)")
     flag("--channels-last", action=switch, help="NHWC memory layout (default: on)")
-    flag("--workers", type=int, metavar="N", help="data-reading processes (default: the cores, <= 8; 0: none)")
+    flag("--workers", type=int, metavar="N", help="data-reading processes (default: on CUDA the cores, <= 8; on the CPU 0: none)")
     flag("--checkpoint-every", type=int, metavar="N", help="steps between checkpoints, besides each epoch's end")
     flag("--log-every", type=int, metavar="N", help="steps between loss checks (each waits for the GPU; default 20)")
     flag("--progress", action=switch, help="tqdm progress bars (default: on)")

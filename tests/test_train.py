@@ -17,7 +17,7 @@ from alexnet_lib.config import REPO_ROOT
 from alexnet_lib.data.prepare import prepare_imagenet
 from alexnet_lib.data.standin import make_standin
 from alexnet_lib.errors import AlexNetError
-from alexnet_lib.train import build_model, epoch_batches, main, make_config, train
+from alexnet_lib.train import TrainConfig, book_run, build_model, epoch_batches, main, make_config, train
 
 # A run small enough for two CPU cores: 2 epochs of 2 steps of 4 images, a checkpoint every 3 steps
 # (so one falls in the middle of the second epoch), the paper net and recipe otherwise.
@@ -47,6 +47,19 @@ def train_cli(*args, **popen) -> subprocess.Popen | subprocess.CompletedProcess:
 
 def load(path):
     return torch.load(path, weights_only=True, map_location="cpu")
+
+
+# --- the recipe -------------------------------------------------------------------------------
+
+def test_the_chapters_run_is_the_smoke_recipe_cut_to_two_epochs_else_the_profiles_whole_run():
+    smoke, paper = book_run("smoke"), book_run("paper")
+    assert smoke.out.endswith("runs/smoke-qualitative") and smoke.epochs == 2
+    assert smoke == make_config(profile="smoke", epochs=2, out=smoke.out, progress=False)
+    assert paper.out.endswith("runs/paper")
+    assert paper == make_config(profile="paper", out=paper.out)
+    # the paper profile is §5's recipe: 90 epochs of 128 images, eps 0.01, the paper's init
+    assert (paper.epochs, paper.batch_size, paper.lr, paper.init) == (90, 128, 0.01, "paper") == (
+        TrainConfig().epochs, TrainConfig().batch_size, TrainConfig().lr, TrainConfig().init)
 
 
 # --- the data order ---------------------------------------------------------------------------
