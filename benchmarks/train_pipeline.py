@@ -1,19 +1,24 @@
 """Issue 5 (and issue 7, targets 2-3): images per second of training, end to end.
 
 End to end = what `python -m alexnet_lib.train` does per step: read uint8 256x256 images from the
-prepared store in DataLoader workers, move them to the device, crop + flip + PCA lighting there
+prepared store (in DataLoader workers on a GPU, in the training process on the CPU), move them to the device, crop + flip + PCA lighting there
 (§4.1), forward, loss, backward, the paper's SGD step (§5). The rate is the one the trainer itself
 logs (``images_per_s`` in log.csv): training images over the epoch's training time, the loader's
 start included, validation and checkpoint writing excluded. Each setting runs two epochs of
-``--images`` images and the second is reported (the first pays for cuDNN's autotuning,
+``--images`` images (default: the whole training split) and the second is reported (the first pays for cuDNN's autotuning,
 torch.compile, oneDNN's first calls).
 
-``--baseline`` adds the pipeline of pytorch/examples' ``imagenet/main.py`` on the same images, as
-published: JPEG files through ``ImageFolder`` + ``RandomResizedCrop(224)`` + flip + ``ToTensor`` +
-``Normalize`` in the workers, torchvision's ``alexnet``, ``torch.optim.SGD``, fp32.
+``--examples DIR`` adds the reference: pytorch/examples' ``imagenet/main.py`` itself, run from a checkout
+``DIR`` of https://github.com/pytorch/examples kept outside this repository (none of its code is
+here), on the JPEG folder the store was prepared from (``--source``), as its README runs it:
+``main.py -a alexnet --lr 0.01 -b B [-j W] --epochs 2`` (``--no-accel`` without a GPU), in a
+temporary folder (it writes a 0.5 GB checkpoint per epoch). Its rate is ``B / `` the mean batch
+time it prints for its second epoch (data waits and the loader's start included, as in ours); it
+always reads the whole folder, so leave ``--images`` at its default when comparing.
+On the CPU ours is timed in fp32 and, where the CPU has bf16 instructions, with ``--bf16``.
 
-    python benchmarks/train_pipeline.py [--data STORE] [--images N] [--batch N] [--workers N]
-                                        [--compile] [--baseline]
+    python benchmarks/train_pipeline.py [--data STORE] [--source JPEG_ROOT] [--images N] [--batch N]
+                                        [--workers N] [--compile] [--examples DIR]
 
 Prints a table, then one summary line: ``train_pipeline: best R img/s (setting, device)``.
 Results are recorded in benchmarks/README.md.
@@ -24,16 +29,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import os
+import re
+import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-import torchvision
-from torch.utils.data import DataLoader
-from torchvision import transforms
 
 from alexnet_lib.config import device_name, get_device, get_profile
 from alexnet_lib.data.imagenet import imagenet_root
@@ -41,7 +43,7 @@ from alexnet_lib.data.prepare import open_prepared, prepared_root
 from alexnet_lib.train import make_config, train
 
 
-def pipeline_rate(data: Path, images: int, batch: int, workers: int, epochs: int, **speed) -> float:
+def pipeline_rate(data: Path, images: int, batch: int, workers: int | None, epochs: int, **speed) -> float:
     """The trainer's own images/s in the last of ``epochs`` epochs of ``images`` images each."""
     with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
         config = make_config(data=str(data), out=out, epochs=epochs, epoch_images=images,
@@ -50,54 +52,45 @@ def pipeline_rate(data: Path, images: int, batch: int, workers: int, epochs: int
         return train(config)[-1]["images_per_s"]  # the run's own log lines stay quiet
 
 
-def examples_rate(root: Path, images: int, batch: int, workers: int, device, warmup: int) -> float:
-    """pytorch/examples' imagenet/main.py training loop on the JPEG folder ``root``/train."""
-    normalize = transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
-    dataset = torchvision.datasets.ImageFolder(root / "train", transforms.Compose([
-        transforms.RandomResizedCrop(224), transforms.RandomHorizontalFlip(),
-        transforms.ToTensor(), normalize]))
-    loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers,
-                        pin_memory=device.type == "cuda", drop_last=True)
-    model = torchvision.models.alexnet(num_classes=len(dataset.classes)).to(device).train()
-    optimizer = torch.optim.SGD(model.parameters(), 0.01, momentum=0.9, weight_decay=1e-4)
-    seen, start = 0, None
-    while seen < images:
-        for step, (x, y) in enumerate(loader):
-            if start is None and step == warmup:
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                start, seen = time.perf_counter(), 0
-            loss = F.cross_entropy(model(x.to(device, non_blocking=True)), y.to(device, non_blocking=True))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            seen += len(y)
-            if start is not None and seen >= images:
-                break
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return seen / (time.perf_counter() - start)
+def examples_rate(examples: Path, source: Path, batch: int, workers: int | None, device) -> float:
+    """pytorch/examples' ``imagenet/main.py`` on ``source``: ``batch`` / its second epoch's mean batch time."""
+    command = [sys.executable, str(examples / "imagenet" / "main.py"), str(source), "-a", "alexnet",
+               "--lr", "0.01", "-b", str(batch), "--epochs", "2", "-p", "1"]
+    command += ["-j", str(workers)] if workers is not None else []
+    command += [] if device.type == "cuda" else ["--no-accel"]
+    with tempfile.TemporaryDirectory() as cwd:
+        log = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    # Its progress lines read "Epoch: [1][ 7/20]\tTime  1.763 ( 1.951)\t...": current (mean so far)
+    means = re.findall(r"Epoch: \[1\]\[\s*\d+/\d+\]\s+Time\s+[\d.]+ \(\s*([\d.]+)\)", log.stdout)
+    if log.returncode or not means:
+        raise SystemExit(f"{' '.join(command)} failed (exit {log.returncode}):\n{log.stderr[-2000:]}")
+    return batch / float(means[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=None, help="prepared store (default: the profile's)")
-    parser.add_argument("--images", type=int, default=None, help="images per epoch (default: 64 CPU, all on CUDA)")
+    parser.add_argument("--images", type=int, default=None, help="images per epoch (default: all)")
     parser.add_argument("--batch", type=int, default=None, help="default: 128 on CUDA (the paper's), 16 on CPU")
-    parser.add_argument("--workers", type=int, default=None, help="default: the trainer's (cores, at most 8)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="default: each pipeline's own (ours: cores <= 8 on CUDA, 0 on the CPU; main.py: 4)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile on CUDA")
-    parser.add_argument("--baseline", action="store_true", help="also time pytorch/examples' pipeline")
+    parser.add_argument("--source", type=Path, default=None,
+                        help="the JPEG folder the store was prepared from (default: the profile's)")
+    parser.add_argument("--examples", type=Path, default=None,
+                        help="a checkout of pytorch/examples: also time its imagenet/main.py")
     args = parser.parse_args()
 
     device = get_device()
     cuda = device.type == "cuda"
     data = args.data or prepared_root()
     store = open_prepared(data)
-    images = args.images or (len(store.split("train")) if cuda else 64)
+    images = args.images or len(store.split("train"))
     batch = args.batch or (128 if cuda else 16)
-    workers = args.workers if args.workers is not None else min(8, os.cpu_count() or 1)  # the trainer's
     epochs = 2
     settings = {"fp32, channels_last": dict(bf16=False, channels_last=True)}
+    if not cuda and torch.ops.mkldnn._is_mkldnn_bf16_supported():  # AVX512-BF16 or AMX
+        settings["bf16, channels_last"] = dict(bf16=True, channels_last=True)
     if cuda:
         torch.backends.cudnn.benchmark = True
         settings = {"bf16, channels_last": dict(bf16=True, channels_last=True),
@@ -105,19 +98,20 @@ def main() -> None:
         if args.compile:
             settings["bf16, channels_last, compiled"] = dict(bf16=True, channels_last=True, compile=True)
     print(f"{device_name(device)}, torch {torch.__version__}; {store.source} ({data}); "
-          f"{images} images per epoch, batch {batch}, {workers} workers, profile {get_profile().name}")
+          f"{images} images per epoch, batch {batch}, workers {args.workers if args.workers is not None else 'default'}, "
+          f"profile {get_profile().name}")
     print(f"{'pipeline':<44}{'img/s':>10}")
     rates = {}
     for label, speed in settings.items():
-        rates[f"ours, {label}"] = pipeline_rate(data, images, batch, workers, epochs, **speed)
+        rates[f"ours, {label}"] = pipeline_rate(data, images, batch, args.workers, epochs, **speed)
         print(f"{'ours, ' + label:<44}{rates['ours, ' + label]:>10.1f}", flush=True)
-    if args.baseline:
-        label = "pytorch/examples (JPEG, PIL, fp32)"
-        rates[label] = examples_rate(imagenet_root(), images, batch, workers, device, 5 if cuda else 1)
+    if args.examples:
+        label = "pytorch/examples imagenet/main.py"
+        rates[label] = examples_rate(args.examples, args.source or imagenet_root(), batch, args.workers, device)
         print(f"{label:<44}{rates[label]:>10.1f}", flush=True)
     best = max((label for label in rates if label.startswith("ours")), key=rates.get)
     summary = f"train_pipeline: best {rates[best]:.1f} img/s ({best}, {device_name(device)})"
-    if args.baseline:
+    if args.examples:
         summary += f"; {rates[best] / rates[label]:.2f}x pytorch/examples"
     print(summary)
 

@@ -10,9 +10,10 @@ pipeline is `benchmarks/pipeline.py`'s business). Nets:
 * ``paper, no LRN``: the same without the two normalisations, to show what LRN costs.
 
 On CUDA every net runs in bf16 autocast and channels_last (``--fp32`` turns autocast off);
-``--compile`` adds torch.compile'd rows. On the CPU: fp32, a small batch, a few steps.
+``--compile`` adds torch.compile'd rows. On the CPU: fp32 (``--bf16``: bf16 autocast, for CPUs with
+AVX512-BF16 or AMX), a small batch, a few steps.
 
-    python benchmarks/train_step.py [--batch N] [--steps N] [--compile] [--fp32]
+    python benchmarks/train_step.py [--batch N] [--steps N] [--compile] [--fp32 | --bf16]
 
 Prints a table, then one summary line: ``train_step: paper/torchvision = R``.
 Results are recorded in benchmarks/README.md.
@@ -38,7 +39,7 @@ def step_rate(model, batch: int, steps: int, warmup: int, device, bf16: bool) ->
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(batch, 3, 224, 224, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 1000, (batch,), device=device)
-    autocast = torch.autocast("cuda", torch.bfloat16) if bf16 else contextlib.nullcontext()
+    autocast = torch.autocast(device.type, torch.bfloat16) if bf16 else contextlib.nullcontext()
 
     def one_step():
         with autocast:
@@ -64,14 +65,16 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None, help="default: 256 on CUDA, 16 on CPU")
     parser.add_argument("--steps", type=int, default=None, help="default: 50 on CUDA, 3 on CPU")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile'd nets")
-    parser.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--fp32", action="store_true", help="no bf16 autocast on CUDA")
+    precision.add_argument("--bf16", action="store_true", help="bf16 autocast on the CPU too")
     args = parser.parse_args()
 
     device = get_device()
     cuda = device.type == "cuda"
     batch = args.batch or (256 if cuda else 16)
     steps = args.steps or (50 if cuda else 3)
-    bf16 = cuda and not args.fp32
+    bf16 = args.bf16 or (cuda and not args.fp32)
     if cuda:
         torch.backends.cudnn.benchmark = True
     seed_everything(0)
