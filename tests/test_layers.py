@@ -36,21 +36,18 @@ def test_lrn_matches_formula_loop(size, alpha, beta, k):
     torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
 
 
-def test_lrn_paper_alpha_equals_torch_alpha_times_n():
-    # torch divides alpha by n: the paper's alpha = 1e-4 is torch's 5e-4.
+@pytest.mark.parametrize(
+    "ours_alpha, torch_alpha",
+    [
+        (1e-4, 5e-4),  # torch divides alpha by n: the paper's alpha = 1e-4 is torch's 5e-4
+        (2e-5, 1e-4),  # cuda-convnet divided the scale by n too: alpha = 1e-4 / 5 in the paper's notation
+    ],
+)
+def test_lrn_alpha_readings_match_torch_alpha_over_n(ours_alpha, torch_alpha):
     torch.manual_seed(1)
     a = torch.randn(2, 16, 5, 5, dtype=torch.float64) * 20
-    ours = LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)(a)
-    torchs = torch.nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)(a)
-    torch.testing.assert_close(ours, torchs, rtol=1e-12, atol=1e-12)
-
-
-def test_lrn_2012_code_reading_equals_torch_alpha_1e_4():
-    # cuda-convnet divided the scale by the window size: alpha = 1e-4 / 5 in the paper's notation.
-    torch.manual_seed(2)
-    a = torch.randn(2, 16, 5, 5, dtype=torch.float64) * 20
-    ours = LocalResponseNorm(5, alpha=2e-5, beta=0.75, k=2.0)(a)
-    torchs = torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)(a)
+    ours = LocalResponseNorm(5, alpha=ours_alpha, beta=0.75, k=2.0)(a)
+    torchs = torch.nn.LocalResponseNorm(5, alpha=torch_alpha, beta=0.75, k=2.0)(a)
     torch.testing.assert_close(ours, torchs, rtol=1e-12, atol=1e-12)
 
 
