@@ -83,7 +83,7 @@ def test_greyscale_cmyk_and_png_files_exist_and_load_as_rgb(standin_root):
 
 
 def test_generation_is_deterministic(standin_root, small_standin, tmp_path):
-    again = make_standin(tmp_path / "again", **small_standin)
+    again = make_standin(tmp_path / "again", **small_standin, workers=3)  # the same bytes from any number of processes
     assert tree_hash(again) == tree_hash(standin_root)
     other_seed = make_standin(tmp_path / "other", seed=1, **small_standin)
     assert tree_hash(other_seed) != tree_hash(standin_root)
@@ -158,10 +158,12 @@ def test_cifar_strings_are_python2_str_like_the_real_files(standin_root, small_s
 
 def test_cli_says_where_it_wrote_and_what(tmp_path, capsys, monkeypatch, small_standin):
     monkeypatch.setenv("ALEXNET_DATA", str(tmp_path))
-    monkeypatch.setattr(standin, "make_standin", partial(make_standin, **small_standin))  # not the full size
-    standin.main([])
+    cifar_sizes = {k: v for k, v in small_standin.items() if k.startswith("cifar")}
+    monkeypatch.setattr(standin, "make_standin", partial(make_standin, **cifar_sizes))  # not the full size
+    standin.main(["--train-per-class", "12", "--val-per-class", "4", "--workers", "2"])
     out = capsys.readouterr().out
     assert str(tmp_path / "standin") in out and "NOT real" in out and "12 train + 4 val" in out
+    assert tree_hash(tmp_path / "standin") == tree_hash(make_standin(tmp_path / "one", **small_standin, workers=1))
 
 
 def tiny_cnn_accuracy(train_x, train_y, test_x, test_y, epochs=25) -> float:

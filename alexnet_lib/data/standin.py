@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import shutil
 import struct
 import sys
 import time
+from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
@@ -68,11 +70,14 @@ def make_standin(
     cifar_test: int = 1000,
     seed: int = 0,
     force: bool = False,
+    workers: int | None = None,
 ) -> Path:
     """Paper §2 stand-in: write ``root/imagenet/`` (ImageNet layout) and ``root/cifar10/`` (CIFAR-10 batches).
 
     ``root`` defaults to ``data_root()/"standin"``. The same parameters give the same bytes on every
     run. A second call with the same parameters returns at once; ``force=True`` regenerates.
+    ``workers`` processes (default: one per core) share the ImageNet classes; the bytes are the same
+    for any number.
     Returns ``root``.
     """
     root = Path(root) if root is not None else data_root() / "standin"
@@ -81,11 +86,12 @@ def make_standin(
         cifar_train_per_batch=cifar_train_per_batch, cifar_test=cifar_test,
     )  # fmt: skip
     imagenet, cifar = root / "imagenet", root / "cifar10"
+    workers = workers or os.cpu_count() or 1
     if not force and all(_read_marker(folder) == params for folder in (imagenet, cifar)):
         return root
     for folder in (imagenet, cifar):
         _clear(folder)
-    _generate(imagenet, params, lambda tmp: _write_imagenet(tmp, train_per_class, val_per_class, seed))
+    _generate(imagenet, params, lambda tmp: _write_imagenet(tmp, train_per_class, val_per_class, seed, workers))
     _generate(cifar, params, lambda tmp: _write_cifar(tmp, cifar_train_per_batch, cifar_test, seed))
     return root
 
@@ -136,29 +142,40 @@ def _render(rng: np.random.Generator, labels: np.ndarray, height: int, width: in
     return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
-def _write_imagenet(folder: Path, train_per_class: int, val_per_class: int, seed: int) -> None:
+def _write_imagenet(folder: Path, train_per_class: int, val_per_class: int, seed: int, workers: int) -> None:
     """``train/<wnid>/<wnid>_<i>.JPEG``, ``val/<wnid>/ILSVRC2012_val_<n>.JPEG`` and ``synset_words.txt``."""
     folder.mkdir(parents=True)
     (folder / "synset_words.txt").write_text("".join(f"{wnid} {name}\n" for wnid, name in STANDIN_CLASSES))
-    val_number = 0
-    for s, (split, count) in enumerate((("train", train_per_class), ("val", val_per_class))):
-        for k, (wnid, _) in enumerate(STANDIN_CLASSES):
-            (folder / split / wnid).mkdir(parents=True)
-            for i in range(count):
-                rng = np.random.default_rng([seed, s, k, i])  # one stream per image: other counts leave it as is
-                short = int(rng.integers(160, 401))
-                aspect = float(np.exp(rng.uniform(np.log(0.6), np.log(1.8))))  # width / height
-                h, w = (short, round(short * aspect)) if aspect >= 1 else (round(short / aspect), short)
-                img = Image.fromarray(_render(rng, np.array([k]), h, w)[0])
-                if split == "train":
-                    name, odd = f"{wnid}_{i}.JPEG", ODD_FORMATS.get(k) if i == 0 else None
-                else:
-                    val_number += 1
-                    name, odd = f"ILSVRC2012_val_{val_number:08d}.JPEG", None
-                if odd == "PNG":  # a PNG file with a .JPEG name
-                    img.save(folder / split / wnid / name, format="PNG")
-                else:
-                    img.convert(odd or "RGB").save(folder / split / wnid / name, format="JPEG", quality=90)
+    tasks = [(folder, s, split, count, k, seed)
+             for s, (split, count) in enumerate((("train", train_per_class), ("val", val_per_class)))
+             for k in range(len(STANDIN_CLASSES))]
+    if workers > 1:
+        with Pool(workers) as pool:
+            pool.map(_write_class, tasks)
+    else:
+        for task in tasks:
+            _write_class(task)
+
+
+def _write_class(task: tuple) -> None:
+    """The ``count`` images of class ``k`` in one split; each image has its own random stream."""
+    folder, s, split, count, k, seed = task
+    wnid = STANDIN_CLASSES[k][0]
+    (folder / split / wnid).mkdir(parents=True)
+    for i in range(count):
+        rng = np.random.default_rng([seed, s, k, i])  # one stream per image: other counts leave it as is
+        short = int(rng.integers(160, 401))
+        aspect = float(np.exp(rng.uniform(np.log(0.6), np.log(1.8))))  # width / height
+        h, w = (short, round(short * aspect)) if aspect >= 1 else (round(short / aspect), short)
+        img = Image.fromarray(_render(rng, np.array([k]), h, w)[0])
+        if split == "train":
+            name, odd = f"{wnid}_{i}.JPEG", ODD_FORMATS.get(k) if i == 0 else None
+        else:  # numbered through the classes in order, as ILSVRC2012_val_00000001 ...
+            name, odd = f"ILSVRC2012_val_{k * count + i + 1:08d}.JPEG", None
+        if odd == "PNG":  # a PNG file with a .JPEG name
+            img.save(folder / split / wnid / name, format="PNG")
+        else:
+            img.convert(odd or "RGB").save(folder / split / wnid / name, format="JPEG", quality=90)
 
 
 def _write_cifar(folder: Path, per_batch: int, test: int, seed: int) -> None:
@@ -235,10 +252,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Generate the stand-in ImageNet and CIFAR-10 (not real data).")
     parser.add_argument("--root", type=Path, default=None, help="where to write (default: $ALEXNET_DATA/standin)")
     parser.add_argument("--force", action="store_true", help="regenerate even if the same stand-in is there")
+    parser.add_argument("--train-per-class", type=int, default=40, help="ImageNet training images per class (40)")
+    parser.add_argument("--val-per-class", type=int, default=10, help="ImageNet validation images per class (10)")
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
-        root = make_standin(args.root, force=args.force)
+        root = make_standin(args.root, train_per_class=args.train_per_class, val_per_class=args.val_per_class,
+                            force=args.force, workers=args.workers)
     except AlexNetError as err:
         sys.exit(str(err))
     seconds, p = time.perf_counter() - start, _read_marker(root / "imagenet")
