@@ -54,7 +54,8 @@ def pipeline_rate(data: Path, images: int, batch: int, workers: int | None, epoc
 
 def examples_rate(examples: Path, source: Path, batch: int, workers: int | None, device) -> float:
     """pytorch/examples' ``imagenet/main.py`` on ``source``: ``batch`` / its second epoch's mean batch time."""
-    command = [sys.executable, str(examples / "imagenet" / "main.py"), str(source), "-a", "alexnet",
+    main_py = examples.resolve() / "imagenet" / "main.py"  # it runs in a temporary folder
+    command = [sys.executable, str(main_py), str(source.resolve()), "-a", "alexnet",
                "--lr", "0.01", "-b", str(batch), "--epochs", "2", "-p", "1"]
     command += ["-j", str(workers)] if workers is not None else []
     command += [] if device.type == "cuda" else ["--no-accel"]
