@@ -684,7 +684,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[dict, bool, int | None]:
     flag("--bf16", action=switch, help="bf16 autocast (default: on CUDA)")
     flag("--compile", action=switch, help="torch.compile the net (default: off)")
     flag("--channels-last", action=switch, help="NHWC memory layout (default: on)")
-    flag("--workers", type=int, metavar="N", help="data-reading processes (default: on CUDA the cores, <= 8; on the CPU 0: none)")
+    flag("--workers", type=int, metavar="N",
+         help="data-reading processes (default: on CUDA the cores, <= 8; on the CPU 0: none)")
     flag("--checkpoint-every", type=int, metavar="N", help="steps between checkpoints, besides each epoch's end")
     flag("--log-every", type=int, metavar="N", help="steps between loss checks (each waits for the GPU; default 20)")
     flag("--progress", action=switch, help="tqdm progress bars (default: on)")

@@ -1,16 +1,17 @@
 """Issue 5 (and issue 7, targets 2-3): images per second of training, end to end.
 
 End to end = what `python -m alexnet_lib.train` does per step: read uint8 256x256 images from the
-prepared store (in DataLoader workers on a GPU, in the training process on the CPU), move them to the device, crop + flip + PCA lighting there
-(§4.1), forward, loss, backward, the paper's SGD step (§5). The rate is the one the trainer itself
-logs (``images_per_s`` in log.csv): training images over the epoch's training time, the loader's
-start included, validation and checkpoint writing excluded. Each setting runs two epochs of
-``--images`` images (default: the whole training split) and the second is reported (the first pays for cuDNN's autotuning,
-torch.compile, oneDNN's first calls).
+prepared store (in DataLoader workers on a GPU, in the training process on the CPU), move them to
+the device, crop + flip + PCA lighting there (§4.1), forward, loss, backward, the paper's SGD step
+(§5). The rate is the one the trainer itself logs (``images_per_s`` in log.csv): training images
+over the epoch's training time, the loader's start included, validation and checkpoint writing
+excluded. Each setting runs two epochs of ``--images`` images (default: the whole training split)
+and the second is reported (the first pays for cuDNN's autotuning, torch.compile, oneDNN's first
+calls).
 
-``--examples DIR`` adds the reference: pytorch/examples' ``imagenet/main.py`` itself, run from a checkout
-``DIR`` of https://github.com/pytorch/examples kept outside this repository (none of its code is
-here), on the JPEG folder the store was prepared from (``--source``), as its README runs it:
+``--examples DIR`` adds the reference: pytorch/examples' ``imagenet/main.py`` itself, run from a
+checkout ``DIR`` of https://github.com/pytorch/examples kept outside this repository (none of its
+code is here), on the JPEG folder the store was prepared from (``--source``), as its README runs it:
 ``main.py -a alexnet --lr 0.01 -b B [-j W] --epochs 2`` (``--no-accel`` without a GPU), in a
 temporary folder (it writes a 0.5 GB checkpoint per epoch). Its rate is ``B / `` the mean batch
 time it prints for its second epoch (data waits and the loader's start included, as in ours); it
@@ -98,9 +99,9 @@ def main() -> None:
                     "bf16, NCHW": dict(bf16=True, channels_last=False), **settings}
         if args.compile:
             settings["bf16, channels_last, compiled"] = dict(bf16=True, channels_last=True, compile=True)
+    workers = "default" if args.workers is None else args.workers
     print(f"{device_name(device)}, torch {torch.__version__}; {store.source} ({data}); "
-          f"{images} images per epoch, batch {batch}, workers {args.workers if args.workers is not None else 'default'}, "
-          f"profile {get_profile().name}")
+          f"{images} images per epoch, batch {batch}, workers {workers}, profile {get_profile().name}")
     print(f"{'pipeline':<44}{'img/s':>10}")
     rates = {}
     for label, speed in settings.items():
