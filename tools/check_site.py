@@ -219,7 +219,7 @@ def check_page(context, base: str, rel: str, html_dir: Path, shot: Path | None) 
         if drawn < n_widgets:
             failures.append(f"{n_widgets} widget(s) stored but {drawn} drawn")
 
-    page.wait_for_load_state("networkidle", timeout=15_000)
+    page.wait_for_load_state("networkidle", timeout=30_000)
     if shot is not None:
         shot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot), full_page=True)
@@ -278,10 +278,15 @@ def main(argv=None) -> int:
             for rel in pages:
                 want_shot = args.screenshots == "all" or (args.screenshots == "one" and rel == chapters[0])
                 shot = shots_dir / rel.replace("/", "__").replace(".html", ".png") if want_shot else None
-                try:
-                    failures, summary = check_page(context, base, rel, html_dir, shot)
-                except Exception as exc:  # a timeout or a crashed page is a failure of this page
-                    failures, summary = [f"{type(exc).__name__}: {str(exc).splitlines()[0]}"], "check crashed"
+                for attempt in (1, 2):  # a page that times out once on a busy machine gets a second try
+                    try:
+                        failures, summary = check_page(context, base, rel, html_dir, shot)
+                        if attempt == 2:
+                            summary += f" (second try; the first: {crash})"
+                        break
+                    except Exception as exc:  # a timeout or a crashed page, twice, is a failure of this page
+                        crash = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+                        failures, summary = [crash], "check crashed twice"
                 if failures:
                     failed += 1
                     print(f"FAIL {rel}: {summary}")
