@@ -252,14 +252,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Generate the stand-in ImageNet and CIFAR-10 (not real data).")
     parser.add_argument("--root", type=Path, default=None, help="where to write (default: $ALEXNET_DATA/standin)")
     parser.add_argument("--force", action="store_true", help="regenerate even if the same stand-in is there")
-    parser.add_argument("--train-per-class", type=int, default=40, help="ImageNet training images per class (40)")
-    parser.add_argument("--val-per-class", type=int, default=10, help="ImageNet validation images per class (10)")
+    # Left out unless given, so that make_standin's own defaults (40 and 10 per class) apply
+    parser.add_argument("--train-per-class", type=int, default=argparse.SUPPRESS,
+                        help="ImageNet training images per class (default 40)")
+    parser.add_argument("--val-per-class", type=int, default=argparse.SUPPRESS,
+                        help="ImageNet validation images per class (default 10)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
-    args = parser.parse_args(argv)
+    args = vars(parser.parse_args(argv))
     start = time.perf_counter()
     try:
-        root = make_standin(args.root, train_per_class=args.train_per_class, val_per_class=args.val_per_class,
-                            force=args.force, workers=args.workers)
+        root = make_standin(args.pop("root"), **args)
     except AlexNetError as err:
         sys.exit(str(err))
     seconds, p = time.perf_counter() - start, _read_marker(root / "imagenet")
