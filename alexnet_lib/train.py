@@ -47,7 +47,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .augment import augment_batch, lighting_lambdas
-from .config import PROFILES, REPO_ROOT, device_name, display_path, get_device, get_profile
+from .config import (PROFILES, REPO_ROOT, device_name, display_path, get_device, get_profile,
+                     keep_freed_memory)
 from .errors import AlexNetError
 from .evaluate import CentreCrop, _true_label_ranks, evaluate
 from .models import AlexNet, OneGPUAlexNet, TwoTowerAlexNet
@@ -449,6 +450,8 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
         raise AlexNetError(f"--batch-size {config.batch_size} is more than the {len(train_split)} "
                            f"training images of {display_path(data)}: use a smaller batch.")
     cuda = device.type == "cuda"
+    if not cuda:
+        keep_freed_memory()  # each step's activations reuse the last step's memory
     bf16 = config.bf16 if config.bf16 is not None else cuda
     layout = torch.channels_last if config.channels_last else torch.contiguous_format
 

@@ -1,6 +1,12 @@
-"""Tests of alexnet_lib.config: profiles, paths shown on pages, seeding."""
+"""Tests of alexnet_lib.config: profiles, paths shown on pages, seeding, malloc settings."""
 
+import ctypes
+import ctypes.util
+import json
 import random
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -39,3 +45,49 @@ def test_seed_everything_repeats_python_and_torch_draws():
     seed_everything(3)
     second = (random.random(), torch.rand(3))
     assert first[0] == second[0] and torch.equal(first[1], second[1])
+
+
+def _has_mallinfo2() -> bool:
+    path = ctypes.util.find_library("c")
+    return bool(path) and hasattr(ctypes.CDLL(path), "mallinfo2")
+
+
+@pytest.mark.skipif(not _has_mallinfo2(), reason="needs glibc >= 2.33 (mallinfo2)")
+def test_keep_freed_memory_serves_large_tensors_from_the_heap_and_keeps_them():
+    # glibc's own accounting (mallinfo2) in a fresh process: a 100 MB tensor is first an mmap of
+    # its own (hblkhd grows by 100 MB, and shrinks again when it is freed); after
+    # keep_freed_memory() it comes from the heap (arena: at least 90 MB more, the rest may have been
+    # free there already), which still holds it after the free.
+    script = textwrap.dedent("""
+        import ctypes, ctypes.util, json, torch
+        from alexnet_lib.config import keep_freed_memory
+
+        class Info(ctypes.Structure):
+            _fields_ = [(name, ctypes.c_size_t) for name in (
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split())]
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc.mallinfo2.restype = Info
+        MB = 2**20
+
+        def grows(make):
+            before = libc.mallinfo2()
+            tensor = make()
+            during = libc.mallinfo2()
+            del tensor
+            after = libc.mallinfo2()
+            return [(getattr(during, f) - getattr(before, f)) // MB for f in ("hblkhd", "arena")] + [
+                (getattr(after, f) - getattr(before, f)) // MB for f in ("hblkhd", "arena")]
+
+        default = grows(lambda: torch.ones(100 * MB // 4))
+        assert keep_freed_memory()
+        kept = grows(lambda: torch.ones(100 * MB // 4))
+        print(json.dumps([default, kept]))
+        """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         cwd=REPO_ROOT)
+    default, kept = json.loads(run.stdout)
+    mmap_during, heap_during, mmap_after, heap_after = default
+    assert mmap_during >= 100 and mmap_after == 0  # by default: mapped, and unmapped on free
+    mmap_during, heap_during, mmap_after, heap_after = kept
+    assert mmap_during == 0 and heap_during >= 90 and heap_after >= 90  # kept: heap, not unmapped
