@@ -186,3 +186,21 @@ def test_lrn_channels_last_input_matches_formula_loop_and_stays_channels_last(gr
     (ours,) = torch.autograd.grad(out, a_cl, grad_out)
     (loops,) = torch.autograd.grad(expected, a, grad_out)
     torch.testing.assert_close(ours, loops, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_lrn_bfloat16_is_the_float64_formula_rounded_once(memory_format):
+    # bf16 input (autocast) is normalised in float32 and rounded at the end: output and gradient
+    # are within bf16's rounding (2^-8 relative) of the float64 formula on the same bf16 values.
+    torch.manual_seed(10)
+    a16 = (torch.randn(2, 12, 3, 4) * 40).relu().bfloat16()
+    g16 = torch.randn(2, 12, 3, 4).bfloat16()
+    a = a16.double().requires_grad_()
+    expected = lrn_formula_loop(a, 5, 1e-4, 0.75, 2.0, groups=2)
+    (expected_grad,) = torch.autograd.grad(expected, a, g16.double())
+    x = a16.contiguous(memory_format=memory_format).requires_grad_()
+    out = LocalResponseNorm(groups=2)(x)
+    (grad,) = torch.autograd.grad(out, x, g16)
+    assert out.dtype == grad.dtype == torch.bfloat16
+    torch.testing.assert_close(out.double(), expected, rtol=2**-8, atol=1e-6)
+    torch.testing.assert_close(grad.double(), expected_grad, rtol=2**-8, atol=2**-8 * 0.01)
