@@ -15,18 +15,19 @@ a small batch. ``--compile`` adds torch.compile'd rows.
 
     python benchmarks/lrn.py [--batch 32] [--repeats 5] [--compile]
 
-Recorded on a 2-core CPU (AMD EPYC, torch 2.14.1), ``--batch 128 --repeats 3``:
+Recorded on a 2-core CPU (AMD EPYC, torch 2.14.1), ``--batch 128 --repeats 3``, 2026-11-23, with
+the trainer's malloc settings (`alexnet_lib.config.keep_freed_memory`):
 
     input shape            LRN               forward ms  fwd+bwd ms  vs torch
-    128x96x55x55           ours                   178.9       334.5     2.65x
-    128x96x55x55           autograd               211.3       664.1     1.33x
-    128x96x55x55           torch                  341.7       886.1     1.00x
-    128x256x27x27          ours                   123.8       223.2     2.57x
-    128x256x27x27          autograd               148.2       438.9     1.30x
-    128x256x27x27          torch                  237.5       572.6     1.00x
+    128x96x55x55           ours                   141.0       260.4     3.28x
+    128x96x55x55           autograd               156.8       480.0     1.78x
+    128x96x55x55           torch                  328.4       855.3     1.00x
+    128x256x27x27          ours                    90.0       175.3     3.30x
+    128x256x27x27          autograd                94.6       317.1     1.82x
+    128x256x27x27          torch                  219.8       578.2     1.00x
 
-    AlexNet training step, batch 128: ours 2552 ms (LRN 23% of the step), torch 3605 ms (46%),
-    no LRN 1962 ms.
+    AlexNet training step, batch 128: ours 3860 ms (LRN 15% of the step), torch 5038 ms (35%),
+    no LRN 3292 ms.
 
     ``--compile`` (batch 32): compiled forwards run 2.5x faster (one fused loop), but compiled
     forward + backward is no faster than ours uncompiled (82-84 ms vs 89 ms at conv1's shape),
@@ -43,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alexnet_lib.config import device_name, get_device
+from alexnet_lib.config import device_name, get_device, keep_freed_memory
 from alexnet_lib.layers import LocalResponseNorm
 from alexnet_lib.models import AlexNet
 
@@ -143,6 +144,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile'd LRNs")
     args = parser.parse_args()
     device = get_device()
+    if device.type == "cpu":
+        keep_freed_memory()  # as the trainer does: fresh pages for every new tensor cost more than LRN
     batch = args.batch or (128 if device.type == "cuda" else 32)
     print(f"device: {device_name(device)}, torch {torch.__version__}, batch {batch}\n")
 

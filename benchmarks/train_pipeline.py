@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import re
 import subprocess
 import sys
@@ -44,6 +45,10 @@ from alexnet_lib.data.prepare import open_prepared, prepared_root
 from alexnet_lib.train import make_config, train
 
 
+# alexnet_lib.config.keep_freed_memory's two mallopt settings, as glibc reads them from the environment
+KEEP_FREED_MEMORY = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**31 - 1)}
+
+
 def pipeline_rate(data: Path, images: int, batch: int, workers: int | None, epochs: int, **speed) -> float:
     """The trainer's own images/s in the last of ``epochs`` epochs of ``images`` images each."""
     with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
@@ -53,15 +58,18 @@ def pipeline_rate(data: Path, images: int, batch: int, workers: int | None, epoc
         return train(config)[-1]["images_per_s"]  # the run's own log lines stay quiet
 
 
-def examples_rate(examples: Path, source: Path, batch: int, workers: int | None, device) -> float:
-    """pytorch/examples' ``imagenet/main.py`` on ``source``: ``batch`` / its second epoch's mean batch time."""
+def examples_rate(examples: Path, source: Path, batch: int, workers: int | None, device,
+                  env: dict | None = None) -> float:
+    """pytorch/examples' ``imagenet/main.py`` on ``source``: ``batch`` / its second epoch's mean
+    batch time. ``env``: extra environment variables for its process."""
     main_py = examples.resolve() / "imagenet" / "main.py"  # it runs in a temporary folder
     command = [sys.executable, str(main_py), str(source.resolve()), "-a", "alexnet",
                "--lr", "0.01", "-b", str(batch), "--epochs", "2", "-p", "1"]
     command += ["-j", str(workers)] if workers is not None else []
     command += [] if device.type == "cuda" else ["--no-accel"]
     with tempfile.TemporaryDirectory() as cwd:
-        log = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+        log = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
+                             env={**os.environ, **(env or {})})
     # Its progress lines read "Epoch: [1][ 7/20]\tTime  1.763 ( 1.951)\t...": current (mean so far)
     means = re.findall(r"Epoch: \[1\]\[\s*\d+/\d+\]\s+Time\s+[\d.]+ \(\s*([\d.]+)\)", log.stdout)
     if log.returncode or not means:
@@ -108,13 +116,20 @@ def main() -> None:
         rates[f"ours, {label}"] = pipeline_rate(data, images, batch, args.workers, epochs, **speed)
         print(f"{'ours, ' + label:<44}{rates['ours, ' + label]:>10.1f}", flush=True)
     if args.examples:
+        references = {"pytorch/examples imagenet/main.py": None}
+        if not cuda:  # the malloc settings our trainer makes on the CPU (keep_freed_memory), given to it
+            references["main.py, malloc as ours"] = KEEP_FREED_MEMORY
+        for label, env in references.items():
+            rates[label] = examples_rate(args.examples, args.source or imagenet_root(), batch,
+                                         args.workers, device, env)
+            print(f"{label:<44}{rates[label]:>10.1f}", flush=True)
         label = "pytorch/examples imagenet/main.py"
-        rates[label] = examples_rate(args.examples, args.source or imagenet_root(), batch, args.workers, device)
-        print(f"{label:<44}{rates[label]:>10.1f}", flush=True)
     best = max((label for label in rates if label.startswith("ours")), key=rates.get)
     summary = f"train_pipeline: best {rates[best]:.1f} img/s ({best}, {device_name(device)})"
     if args.examples:
         summary += f"; {rates[best] / rates[label]:.2f}x pytorch/examples"
+        if not cuda:
+            summary += f" ({rates[best] / rates['main.py, malloc as ours']:.2f}x with ours' malloc settings)"
     print(summary)
 
 
