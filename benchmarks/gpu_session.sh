@@ -22,7 +22,7 @@ export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD ALEXNET_DATA=$PWD/data/gpu-session
 if "$PYTHON" -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
     per_class=1300 step_args=(--compile) lrn_args=() fig1_args=()        # 13,000 training images
 else
-    per_class=8 step_args=(--batch 4 --steps 1) lrn_args=(--batch 4 --repeats 1) fig1_args=(--epochs 1)
+    per_class=8 step_args=(--batch 4 --steps 1 --rounds 1) lrn_args=(--batch 4 --repeats 1) fig1_args=(--epochs 1)
 fi
 examples=()
 [ -f .ref/examples/imagenet/main.py ] && examples=(--examples .ref/examples)
