@@ -82,6 +82,11 @@ def get_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+# keep_freed_memory's settings: glibc's M_<name> (also read from the environment as MALLOC_<name>_)
+KEEP_FREED = {"MMAP_MAX": 0, "TRIM_THRESHOLD": 2**31 - 1}
+_MALLOPT_PARAMETER = {"TRIM_THRESHOLD": -1, "MMAP_MAX": -4}  # M_TRIM_THRESHOLD, M_MMAP_MAX in <malloc.h>
+
+
 def keep_freed_memory() -> bool:
     """On the CPU: let this process reuse the memory it frees instead of handing it back to Linux.
 
@@ -97,8 +102,7 @@ def keep_freed_memory() -> bool:
     libc = ctypes.CDLL(path) if path else None
     if libc is None or not hasattr(libc, "mallopt"):
         return False
-    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # from glibc's <malloc.h>
-    return bool(libc.mallopt(M_MMAP_MAX, 0) and libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+    return all(libc.mallopt(_MALLOPT_PARAMETER[name], value) for name, value in KEEP_FREED.items())
 
 
 def seed_everything(seed: int = 0) -> None:

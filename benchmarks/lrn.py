@@ -145,7 +145,7 @@ def main() -> None:
     args = parser.parse_args()
     device = get_device()
     if device.type == "cpu":
-        keep_freed_memory()  # as the trainer does: fresh pages for every new tensor cost more than LRN
+        keep_freed_memory()  # as the trainer does; every LRN alike
     batch = args.batch or (128 if device.type == "cuda" else 32)
     print(f"device: {device_name(device)}, torch {torch.__version__}, batch {batch}\n")
 

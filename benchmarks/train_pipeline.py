@@ -39,14 +39,15 @@ from pathlib import Path
 
 import torch
 
-from alexnet_lib.config import device_name, get_device, get_profile
+from alexnet_lib.config import KEEP_FREED, device_name, get_device, get_profile
 from alexnet_lib.data.imagenet import imagenet_root
 from alexnet_lib.data.prepare import open_prepared, prepared_root
 from alexnet_lib.train import make_config, train
 
 
-# alexnet_lib.config.keep_freed_memory's two mallopt settings, as glibc reads them from the environment
-KEEP_FREED_MEMORY = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**31 - 1)}
+# The malloc settings our trainer makes on the CPU (keep_freed_memory), as environment variables
+KEEP_FREED_ENV = {f"MALLOC_{name}_": str(value) for name, value in KEEP_FREED.items()}
+REFERENCE = "pytorch/examples imagenet/main.py"
 
 
 def pipeline_rate(data: Path, images: int, batch: int, workers: int | None, epochs: int, **speed) -> float:
@@ -116,18 +117,17 @@ def main() -> None:
         rates[f"ours, {label}"] = pipeline_rate(data, images, batch, args.workers, epochs, **speed)
         print(f"{'ours, ' + label:<44}{rates['ours, ' + label]:>10.1f}", flush=True)
     if args.examples:
-        references = {"pytorch/examples imagenet/main.py": None}
-        if not cuda:  # the malloc settings our trainer makes on the CPU (keep_freed_memory), given to it
-            references["main.py, malloc as ours"] = KEEP_FREED_MEMORY
+        references = {REFERENCE: None}
+        if not cuda:  # main.py once more, with the malloc settings our trainer makes on the CPU
+            references["main.py, malloc as ours"] = KEEP_FREED_ENV
         for label, env in references.items():
             rates[label] = examples_rate(args.examples, args.source or imagenet_root(), batch,
                                          args.workers, device, env)
             print(f"{label:<44}{rates[label]:>10.1f}", flush=True)
-        label = "pytorch/examples imagenet/main.py"
     best = max((label for label in rates if label.startswith("ours")), key=rates.get)
     summary = f"train_pipeline: best {rates[best]:.1f} img/s ({best}, {device_name(device)})"
     if args.examples:
-        summary += f"; {rates[best] / rates[label]:.2f}x pytorch/examples"
+        summary += f"; {rates[best] / rates[REFERENCE]:.2f}x pytorch/examples"
         if not cuda:
             summary += f" ({rates[best] / rates['main.py, malloc as ours']:.2f}x with ours' malloc settings)"
     print(summary)
