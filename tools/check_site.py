@@ -140,9 +140,11 @@ def check_page(context, base: str, rel: str, html_dir: Path, shot: Path | None) 
 
     failures: list[str] = []
     offsite, bad_responses, console_errors = [], [], []
+    pending: set[str] = set()  # requests not yet finished or failed: named when the page never goes quiet
     page = context.new_page()
 
     def on_request(request):
+        pending.add(request.url)
         parts = urlsplit(request.url)
         if parts.scheme not in LOCAL_SCHEMES and parts.hostname != "127.0.0.1":
             offsite.append(request.url)
@@ -152,12 +154,14 @@ def check_page(context, base: str, rel: str, html_dir: Path, shot: Path | None) 
             bad_responses.append(f"{response.status} {response.url.replace(base, '')}")
 
     def on_failed(request):
+        pending.discard(request.url)
         if urlsplit(request.url).hostname == "127.0.0.1":
             bad_responses.append(f"failed ({request.failure}) {request.url.replace(base, '')}")
 
     page.on("request", on_request)
     page.on("response", on_response)
     page.on("requestfailed", on_failed)
+    page.on("requestfinished", lambda request: pending.discard(request.url))
     def on_console(msg):
         # Chromium asks every site for /favicon.ico; the book has none, and a 404 there is harmless.
         if msg.type == "error" and not (msg.location or {}).get("url", "").endswith("/favicon.ico"):
@@ -219,7 +223,11 @@ def check_page(context, base: str, rel: str, html_dir: Path, shot: Path | None) 
         if drawn < n_widgets:
             failures.append(f"{n_widgets} widget(s) stored but {drawn} drawn")
 
-    page.wait_for_load_state("networkidle", timeout=30_000)
+    try:
+        page.wait_for_load_state("networkidle", timeout=30_000)
+    except Exception as exc:  # a page that never goes quiet: say which requests kept it busy
+        still = sorted(url.replace(base, "") for url in pending)
+        raise TimeoutError(f"no quiet network in 30 s; unfinished: {still[:3] or 'none'}") from exc
     if shot is not None:
         shot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot), full_page=True)
