@@ -294,6 +294,8 @@ def main(argv=None) -> int:
                         break
                     except Exception as exc:  # a timeout or a crashed page, twice, is a failure of this page
                         crash = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+                        for left_open in context.pages:  # the failed page, which the exception skipped closing
+                            left_open.close()
                         failures, summary = [crash], "check crashed twice"
                 if failures:
                     failed += 1
