@@ -437,19 +437,19 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
 
     data = Path(config.data or prepared_root(config.profile))
     store = open_prepared(data)
+    cuda = device.type == "cuda"
     if config.workers is None:
         # On a GPU: this process's share of the machine's cores, at most 8. On the CPU: none. The
         # net's step needs every core there, and a worker taking one slowed training on 2 cores
         # (batch 16: 37 img/s without workers, 26 with 2); reading a 256x256 JPEG costs ~0.3 ms.
         share = (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-        config = replace(config, workers=min(8, share) if device.type == "cuda" else 0)
+        config = replace(config, workers=min(8, share) if cuda else 0)
     config = replace(config, data=str(data), out=str(out))
     train_split = store.split("train")
     steps_per_epoch = min(len(train_split), config.epoch_images or len(train_split)) // config.batch_size
     if steps_per_epoch == 0:
         raise AlexNetError(f"--batch-size {config.batch_size} is more than the {len(train_split)} "
                            f"training images of {display_path(data)}: use a smaller batch.")
-    cuda = device.type == "cuda"
     if not cuda:
         keep_freed_memory()  # each step's activations reuse the last step's memory
     bf16 = config.bf16 if config.bf16 is not None else cuda
