@@ -39,8 +39,8 @@ class LocalResponseNorm(nn.Module):
 
     Speed: the forward pass is the formula; the backward pass is its derivative written out by hand
     (see `_LRNFunction`), which makes fewer passes over memory than autograd would. On a 2-core
-    CPU a forward + backward is about 3.3x faster than `torch.nn.LocalResponseNorm` with the same
-    numbers, and LRN's share of an AlexNet training step falls from 35% to 15%
+    CPU a forward + backward is about 4x faster than `torch.nn.LocalResponseNorm` with the same
+    numbers, and LRN's share of an AlexNet training step falls from 41% to 11%
     (``benchmarks/lrn.py``). On CUDA, ``fused=True`` (default) runs the same formula as one Triton
     kernel per pass (`alexnet_lib.lrn_triton`): on an H100, 1.7x (fp32) to 6.6x (bf16) faster than
     the reference ops, and 6% of an AlexNet training step instead of 24%. ``fused=False``,

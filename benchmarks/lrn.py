@@ -16,22 +16,27 @@ a small batch. ``--compile`` adds torch.compile'd rows.
     python benchmarks/lrn.py [--batch 32] [--repeats 5] [--compile]
 
 Recorded on a 2-core CPU (AMD EPYC, torch 2.14.1), ``--batch 128 --repeats 3``, 2026-11-23, with
-the trainer's malloc settings (`alexnet_lib.config.keep_freed_memory`):
+the trainer's malloc settings (`alexnet_lib.config.keep_freed_memory`), after ``s ** -0.75`` became
+two square roots and the backward one pass shorter (fifth session):
 
     input shape            LRN               forward ms  fwd+bwd ms  vs torch
-    128x96x55x55           ours                   141.0       260.4     3.28x
-    128x96x55x55           autograd               156.8       480.0     1.78x
-    128x96x55x55           torch                  328.4       855.3     1.00x
-    128x256x27x27          ours                    90.0       175.3     3.30x
-    128x256x27x27          autograd                94.6       317.1     1.82x
-    128x256x27x27          torch                  219.8       578.2     1.00x
+    128x96x55x55           ours                   114.2       213.7     3.98x
+    128x96x55x55           autograd               137.5       507.5     1.68x
+    128x96x55x55           torch                  319.0       851.0     1.00x
+    128x256x27x27          ours                    77.7       100.0     4.89x
+    128x256x27x27          autograd                97.0       240.2     2.04x
+    128x256x27x27          torch                  232.0       489.5     1.00x
 
-    AlexNet training step, batch 128: ours 3860 ms (LRN 15% of the step), torch 5038 ms (35%),
-    no LRN 3292 ms.
+    AlexNet training step, batch 128: ours 3793 ms (LRN 11% of the step), torch 5703 ms (41%),
+    no LRN 3388 ms.
 
-    ``--compile`` (batch 32): compiled forwards run 2.5x faster (one fused loop), but compiled
-    forward + backward is no faster than ours uncompiled (82-84 ms vs 89 ms at conv1's shape),
-    after seconds of compiling: ours stays uncompiled by default.
+    ``--compile`` (torch.compile of the whole layer, inductor's C++; batch 64, 2026-11-23, the
+    code before the square roots): 3x *slower* than ours uncompiled, 383 vs 125 ms forward +
+    backward at conv1's shape, 242 vs 70 at conv2's. The forward and the backward formulas compiled
+    one by one and called from `_LRNFunction` were 2x faster (63 vs 122 ms, 42 vs 68), but a
+    training step at batch 64 only 2% faster than with the current code (43.4 vs 42.4 img/s),
+    after 3-4 s of compiling per new shape and only where a C++ compiler is installed: not
+    adopted, ours stays uncompiled.
 """
 
 from __future__ import annotations
