@@ -4,9 +4,9 @@
 # A GPU session is short (30 minutes of device time), so the runs are batched here, ready:
 #   1. here, once: mkdir -p .ref/examples/imagenet && cp <a pytorch/examples checkout>/imagenet/main.py
 #      .ref/examples/imagenet/   (.ref/ is git-ignored: none of its code is committed)
-#   2. the device tool, in two calls (one call may run 10 minutes; the machine and data/gpu-session/
+#   2. the device tool, in three calls (one call may run 10 minutes; the machine and data/gpu-session/
 #      stay while it is warm): run(command="bash benchmarks/gpu_session.sh 0 1 2 3", carry=[".ref"]),
-#      then run(command="bash benchmarks/gpu_session.sh 4 5 6 7", carry=[".ref"]). No arguments: all.
+#      then the same with "4 5", then with "6 7". No arguments: all.
 # Each step writes its whole output to $OUT/<step>.log (gpu_session/ where $OUT is unset) and prints
 # its exit status, its seconds and its last line (every benchmark ends with a one-line summary).
 # Copy the figures into benchmarks/README.md with the date and the machine.

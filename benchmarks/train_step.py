@@ -7,7 +7,10 @@ pipeline is `benchmarks/train_pipeline.py`'s business). Nets:
 * ``torchvision``: ``torchvision.models.alexnet`` (the 2014 "one weird trick" variant: 64/192/384/
   256/256 kernels, no LRN, no groups, 61.1M parameters) -- the reference people use;
 * ``paper``: `alexnet_lib.models.AlexNet()`, §3.5 exactly (groups=2, LRN, 60.97M parameters);
-* ``paper, no LRN``: the same without the two normalisations, to show what LRN costs.
+* ``paper, no LRN``: the same without the two normalisations, to show what LRN costs;
+* ``paper, two towers``: `alexnet_lib.models.TwoTowerAlexNet` on one device, the same function
+  (with LRN within each tower, as the 2012 code) computed by ten dense convolutions instead of
+  five of which three are grouped, to show what grouped convolutions cost on this device.
 
 On CUDA every net runs in bf16 autocast and channels_last (``--fp32`` turns autocast off);
 ``--compile`` adds torch.compile'd rows. On the CPU: fp32 (``--bf16``: bf16 autocast, for CPUs with
@@ -34,7 +37,7 @@ import torch.nn.functional as F
 import torchvision
 
 from alexnet_lib.config import device_name, get_device, keep_freed_memory, seed_everything
-from alexnet_lib.models import AlexNet
+from alexnet_lib.models import AlexNet, TwoTowerAlexNet
 
 
 def training_step(model, batch: int, device, bf16: bool):
@@ -105,6 +108,7 @@ def main() -> None:
         "torchvision": lambda: torchvision.models.alexnet(num_classes=1000),
         "paper": lambda: AlexNet(),
         "paper, no LRN": lambda: AlexNet(lrn=False),
+        "paper, two towers": lambda: TwoTowerAlexNet((device, device)),
     }
     print(f"{device_name(device)}, torch {torch.__version__}, batch {batch}, {args.rounds} rounds of "
           f"{n_steps} steps, {'bf16 autocast' if bf16 else 'fp32'}, channels_last")
