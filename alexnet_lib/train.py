@@ -686,7 +686,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[dict, bool, int | None]:
     flag("--seed", type=int, metavar="N", help="seed of init, data order, augmentation, dropout (default 0)")
     flag("--bf16", action=switch, help="bf16 autocast (default: on CUDA)")
     flag("--compile", action=switch,
-         help="torch.compile the net, for CUDA (default: off; on a 2-core CPU it made a step ~20%% slower)")
+         help="torch.compile the net, for CUDA (default: off; on a 2-core CPU it made a step 10-20%% slower)")
     flag("--channels-last", action=switch, help="NHWC memory layout (default: on)")
     flag("--workers", type=int, metavar="N",
          help="data-reading processes (default: on CUDA the cores, <= 8; on the CPU 0: none)")

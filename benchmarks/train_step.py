@@ -8,9 +8,10 @@ pipeline is `benchmarks/train_pipeline.py`'s business). Nets:
   256/256 kernels, no LRN, no groups, 61.1M parameters) -- the reference people use;
 * ``paper``: `alexnet_lib.models.AlexNet()`, §3.5 exactly (groups=2, LRN, 60.97M parameters);
 * ``paper, no LRN``: the same without the two normalisations, to show what LRN costs;
-* ``paper, two towers``: `alexnet_lib.models.TwoTowerAlexNet` on one device, the same function
-  (with LRN within each tower, as the 2012 code) computed by ten dense convolutions instead of
-  five of which three are grouped, to show what grouped convolutions cost on this device.
+* ``paper, two towers``: `alexnet_lib.models.TwoTowerAlexNet` on one device, the function of
+  ``AlexNet(lrn_groups=2)`` (LRN within each tower, as the 2012 code) computed by ten dense
+  convolutions instead of five of which three are grouped, to show what grouped convolutions cost
+  on this device.
 
 On CUDA every net runs in bf16 autocast and channels_last (``--fp32`` turns autocast off);
 ``--compile`` adds torch.compile'd rows. On the CPU: fp32 (``--bf16``: bf16 autocast, for CPUs with
