@@ -38,13 +38,14 @@ class LocalResponseNorm(nn.Module):
     ``size`` must be odd: only then is the window of n maps centred on channel i.
 
     Speed: the forward pass is the formula; the backward pass is its derivative written out by hand
-    (see `_LRNFunction`), which makes fewer passes over memory than autograd would. On a 2-core
-    CPU a forward + backward is about 4x faster than `torch.nn.LocalResponseNorm` with the same
-    numbers, and LRN's share of an AlexNet training step falls from 41% to 11%
-    (``benchmarks/lrn.py``). On CUDA, ``fused=True`` (default) runs the same formula as one Triton
-    kernel per pass (`alexnet_lib.lrn_triton`): on an H100, 1.7x (fp32) to 6.6x (bf16) faster than
-    the reference ops, and 6% of an AlexNet training step instead of 24%. ``fused=False``,
-    or a machine without Triton, keeps the reference ops.
+    (see `_LRNFunction`), which makes fewer passes over memory than autograd would, and the window
+    sums take three passes (`_window_sums`). On a 2-core CPU a forward + backward is about 6x
+    faster than `torch.nn.LocalResponseNorm` with the same numbers, and LRN's share of an AlexNet
+    training step falls from about 40% to a few percent (``benchmarks/lrn.py``). On CUDA,
+    ``fused=True`` (default) runs the same formula as one Triton kernel per pass
+    (`alexnet_lib.lrn_triton`): on an H100, 1.7x (fp32) to 6.6x (bf16) faster than the reference
+    ops, and 6% of an AlexNet training step instead of 24%. ``fused=False``, or a machine without
+    Triton, keeps the reference ops.
     """
 
     def __init__(
@@ -91,32 +92,46 @@ def _fused_function():
     return FusedLRNFunction
 
 
-def _window_sums(x: torch.Tensor, size: int, groups: int) -> torch.Tensor:
-    """Paper §3.3: for every channel i, the sum of x over channels i - size//2 .. i + size//2.
+def _window_sums(
+    u: torch.Tensor, v: torch.Tensor, size: int, groups: int, alpha: float = 1.0, k: float = 0.0
+) -> torch.Tensor:
+    """Paper §3.3: for every channel i, k + alpha * (sum of u * v over channels i - n/2 .. i + n/2).
 
-    The window stops at the ends of i's block of C / groups channels (with ``groups=1``: at
-    channels 0 and C - 1), exactly as the limits max(0, .) and min(N - 1, .) of the formula do.
+    With u = v = a this is the formula's scale[i], the base of its denominator; the backward pass
+    sums another product over the same windows. The window of n = ``size`` channels stops at the
+    ends of i's block of C / groups channels (with ``groups=1``: at channels 0 and C - 1), exactly
+    as the limits max(0, .) and min(N - 1, .) of the formula do. u and v are N x C x H x W; the
+    result keeps their memory layout (NCHW, or channels_last as the trainer uses).
+
+    How, in three passes over memory for n = 5 (adding five shifted copies, then k and alpha, takes
+    seven): each block's channels go into a buffer with n//2 extra channels at either end; every
+    channel holds k/n + alpha * u * v, every extra one k/n. Each window then has exactly n entries
+    and sums to k + alpha * sum(u * v), clipped as the formula is. One pass adds every pair of
+    neighbours; a window of 5 is two such pairs and its last entry.
     """
-    n, c, h, w = x.shape
-    half = size // 2
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        # channels_last (the layout `train_resident` trains in): the channels are the innermost
-        # axis in memory. View x as N x H x W x blocks x C/blocks and add each block to itself
-        # shifted by 1 .. size//2 channels either way; a shift that runs off the block's end adds
-        # nothing, which is the clipping. The result stays channels_last. (The NCHW path below
-        # would read the channels with a stride and return NCHW: 2-3x slower on such input.)
-        m = c // groups
-        blocks = x.permute(0, 2, 3, 1).reshape(n, h, w, groups, m)
-        sums = blocks.clone()
-        for d in range(1, min(half, m - 1) + 1):
-            sums[..., d:] += blocks[..., :m - d]
-            sums[..., :m - d] += blocks[..., d:]
+    n, c, h, w = u.shape
+    m, half, share = c // groups, size // 2, k / size
+    if u.is_contiguous(memory_format=torch.channels_last) and not u.is_contiguous():
+        # channels_last: the channels are the innermost axis in memory, and stay so
+        axis, blocks = 4, [t.permute(0, 2, 3, 1).reshape(n, h, w, groups, m) for t in (u, v)]
+    else:
+        axis, blocks = 2, [t.reshape(n, groups, m, h, w) for t in (u, v)]
+    shape = list(blocks[0].shape)
+    shape[axis] = length = m + 2 * half
+    padded = u.new_empty(shape)
+    padded.narrow(axis, 0, half).fill_(share)  # the extra channels before each block
+    padded.narrow(axis, m + half, half).fill_(share)  # and after it
+    torch.addcmul(torch.tensor(share, dtype=u.dtype), *blocks, value=alpha,
+                  out=padded.narrow(axis, half, m))
+    sums = padded.narrow(axis, size - 1, m)  # the last entry of every window
+    if size > 1:
+        pairs = padded.narrow(axis, 0, length - 1) + padded.narrow(axis, 1, length - 1)
+        sums = pairs.narrow(axis, 0, m) + sums
+        for first in range(2, size - 1, 2):
+            sums += pairs.narrow(axis, first, m)
+    if axis == 4:
         return sums.reshape(n, h, w, c).permute(0, 3, 1, 2)
-    blocks = x.reshape(n * groups, c // groups, h, w)  # each block becomes its own "image"
-    # Zero channels before and after each block clip the window; unfold puts, for every channel,
-    # its window of `size` neighbours in a new last axis.
-    padded = F.pad(blocks, (0, 0, 0, 0, half, half))
-    return padded.unfold(1, size, 1).sum(-1).reshape(n, c, h, w)
+    return sums.reshape(n, c, h, w)
 
 
 class _LRNFunction(torch.autograd.Function):
@@ -134,7 +149,7 @@ class _LRNFunction(torch.autograd.Function):
     computed with the same `_window_sums`::
 
         grad_a[j] = g[j] * scale[j] ** -beta
-                    - 2 * alpha * beta * a[j] * _window_sums(g * b / scale)[j]
+                    - 2 * alpha * beta * a[j] * (window sum of g * b / scale)[j]
 
     The forward pass saves scale ** -beta and b / scale for it. cuda-convnet and Caffe wrote this
     gradient by hand too.
@@ -148,7 +163,7 @@ class _LRNFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a, size, alpha, beta, k, groups):
         x = a.to(torch.promote_types(a.dtype, torch.float32))  # a itself unless a is bf16/fp16
-        scale = _window_sums(x * x, size, groups).mul_(alpha).add_(k)
+        scale = _window_sums(x, x, size, groups, alpha, k)  # k + alpha * sum of a ** 2
         # The paper's beta = 3/4: scale ** -0.75 = 1 / sqrt(scale * sqrt(scale)), two square roots
         # instead of a general power (1.8x faster on a CPU; equal to within a rounding).
         scale_pow = scale.sqrt().mul_(scale).rsqrt_() if beta == 0.75 else scale.pow(-beta)
@@ -163,7 +178,7 @@ class _LRNFunction(torch.autograd.Function):
         a, scale_pow, b_over_scale = ctx.saved_tensors
         size, alpha, beta, groups = ctx.constants
         g = grad_b.to(scale_pow.dtype)
-        through_scale = _window_sums(g * b_over_scale, size, groups)  # through the sums
+        through_scale = _window_sums(g, b_over_scale, size, groups)  # through the sums
         # g * scale ** -beta (through the numerator a[j]) - 2 * alpha * beta * a * through_scale
         grad_a = (g * scale_pow).addcmul_(through_scale, a, value=-2 * alpha * beta)
         return grad_a.to(a.dtype), None, None, None, None, None

@@ -16,19 +16,25 @@ a small batch. ``--compile`` adds torch.compile'd rows.
     python benchmarks/lrn.py [--batch 32] [--repeats 5] [--compile]
 
 Recorded on a 2-core CPU (AMD EPYC, torch 2.14.1), ``--batch 128 --repeats 3``, 2026-11-23, with
-the trainer's malloc settings (`alexnet_lib.config.keep_freed_memory`), after ``s ** -0.75`` became
-two square roots and the backward one pass shorter (fifth session):
+the trainer's malloc settings (`alexnet_lib.config.keep_freed_memory`), after the window sums
+became three passes over a padded buffer that carries k and alpha (sixth session; the last of four
+runs in a row, the other three below the table):
 
     input shape            LRN               forward ms  fwd+bwd ms  vs torch
-    128x96x55x55           ours                   114.2       213.7     3.98x
-    128x96x55x55           autograd               137.5       507.5     1.68x
-    128x96x55x55           torch                  319.0       851.0     1.00x
-    128x256x27x27          ours                    77.7       100.0     4.89x
-    128x256x27x27          autograd                97.0       240.2     2.04x
-    128x256x27x27          torch                  232.0       489.5     1.00x
+    128x96x55x55           ours                    80.0       180.1     6.14x
+    128x96x55x55           autograd               122.2       497.3     2.22x
+    128x96x55x55           torch                  463.0      1105.0     1.00x
+    128x256x27x27          ours                    57.2        88.0     8.29x
+    128x256x27x27          autograd                80.0       278.8     2.62x
+    128x256x27x27          torch                  270.6       729.4     1.00x
 
-    AlexNet training step, batch 128: ours 3793 ms (LRN 11% of the step), torch 5703 ms (41%),
-    no LRN 3388 ms.
+    AlexNet training step, batch 128: ours 3720 ms (LRN 6% of the step), torch 6445 ms (46%),
+    no LRN 3499 ms.
+
+    The four runs: ours 167-183 ms at conv1's shape and 88-142 at conv2's, 5.2x-6.8x torch's
+    layer over both shapes, LRN 2, 9, 13 and 6 percent of the step (the step times swing with
+    the machine by more than LRN costs). Before, in the fifth session: 213.7 and 100.0 ms, 3.98x
+    and 4.89x, LRN 11 percent of the step.
 
     ``--compile`` (torch.compile of the whole layer, inductor's C++; batch 64, 2026-11-23, the
     code before the square roots): 3x *slower* than ours uncompiled, 383 vs 125 ms forward +

@@ -26,7 +26,8 @@ def lrn_formula_loop(a, n, alpha, beta, k, groups=1):
 
 
 @pytest.mark.parametrize(
-    "size, alpha, beta, k", [(5, 1e-4, 0.75, 2.0), (3, 0.1, 0.5, 1.0), (5, 0.3, 0.9, 2.0)]
+    "size, alpha, beta, k",
+    [(5, 1e-4, 0.75, 2.0), (3, 0.1, 0.5, 1.0), (5, 0.3, 0.9, 2.0), (1, 0.2, 0.75, 1.0), (7, 0.05, 0.75, 2.0)],
 )
 def test_lrn_matches_formula_loop(size, alpha, beta, k):
     torch.manual_seed(0)
@@ -171,17 +172,18 @@ def test_lrn_channels_not_divisible_by_groups_is_refused():
         LocalResponseNorm(groups=2)(torch.ones(1, 5, 2, 2))
 
 
+@pytest.mark.parametrize("size", [1, 3, 5, 7])
 @pytest.mark.parametrize("groups", [1, 2, 3])
-def test_lrn_channels_last_input_matches_formula_loop_and_stays_channels_last(groups):
+def test_lrn_channels_last_input_matches_formula_loop_and_stays_channels_last(groups, size):
     # train_resident trains in channels_last: the window sums take a separate path there.
     torch.manual_seed(9)
     a = (torch.randn(2, 12, 3, 4, dtype=torch.float64) * 10).requires_grad_()
     a_cl = a.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
     grad_out = torch.randn(2, 12, 3, 4, dtype=torch.float64)
-    lrn = LocalResponseNorm(5, alpha=0.01, beta=0.75, k=2.0, groups=groups)
+    lrn = LocalResponseNorm(size, alpha=0.01, beta=0.75, k=2.0, groups=groups)
     out = lrn(a_cl)
     assert out.is_contiguous(memory_format=torch.channels_last)
-    expected = lrn_formula_loop(a, 5, 0.01, 0.75, 2.0, groups)
+    expected = lrn_formula_loop(a, size, 0.01, 0.75, 2.0, groups)
     torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
     (ours,) = torch.autograd.grad(out, a_cl, grad_out)
     (loops,) = torch.autograd.grad(expected, a, grad_out)
