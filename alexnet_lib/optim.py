@@ -60,15 +60,19 @@ class PaperSGD(torch.optim.Optimizer):
                 loss = closure()
         for group in self.param_groups:
             eps, mu, decay = group["lr"], group["momentum"], group["weight_decay"]
-            for w in group["params"]:
-                if w.grad is None:
-                    continue
-                state = self.state[w]
-                if "velocity" not in state:
-                    state["velocity"] = torch.zeros_like(w)
-                v = state["velocity"]
-                v.mul_(mu).add_(w, alpha=-decay * eps).add_(w.grad, alpha=-eps)
-                w.add_(v)
+            w = [p for p in group["params"] if p.grad is not None]
+            if not w:
+                continue
+            for p in w:
+                if "velocity" not in self.state[p]:
+                    self.state[p]["velocity"] = torch.zeros_like(p)  # v starts at zero
+            v = [self.state[p]["velocity"] for p in w]
+            # v <- mu v - decay eps w - eps dL/dw;  w <- w + v: each line one operation on all of
+            # the group's tensors at once (on CUDA one multi-tensor kernel, not one per tensor)
+            torch._foreach_mul_(v, mu)
+            torch._foreach_add_(v, w, alpha=-decay * eps)
+            torch._foreach_add_(v, [p.grad for p in w], alpha=-eps)
+            torch._foreach_add_(w, v)
         return loss
 
 

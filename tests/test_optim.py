@@ -249,3 +249,27 @@ def test_loading_another_schedules_state_raises():
     optimizer = PaperSGD([nn.Parameter(torch.zeros(1))])
     with pytest.raises(AlexNetError, match="another schedule"):
         DivideOnPlateau(optimizer).load_state_dict(StepDrops(optimizer).state_dict())
+
+
+def test_paper_sgd_updates_every_tensor_exactly_as_the_rule_one_at_a_time():
+    # step() updates all of a group's tensors at once (torch._foreach_*): the same numbers, bit for
+    # bit, as the rule applied to each tensor in turn; a tensor without a gradient is left alone.
+    torch.manual_seed(0)
+    shapes = [(4, 3, 5, 5), (4,), (7, 6), (1,)]
+    params = [nn.Parameter(torch.randn(s)) for s in shapes]
+    frozen = nn.Parameter(torch.randn(3))
+    optimizer = PaperSGD(params + [frozen], lr=0.05)
+    by_hand = [p.detach().clone() for p in params]
+    velocities = [torch.zeros_like(p) for p in params]
+    for step in range(3):
+        grads = [torch.randn(s) for s in shapes]
+        for p, g in zip(params, grads):
+            p.grad = g.clone()
+        optimizer.step()
+        for w, v, g in zip(by_hand, velocities, grads):
+            v.mul_(0.9).add_(w, alpha=-0.0005 * 0.05).add_(g, alpha=-0.05)
+            w.add_(v)
+        for p, w in zip(params, by_hand):
+            assert torch.equal(p.detach(), w)
+    assert frozen not in optimizer.state
+    assert all(torch.equal(optimizer.state[p]["velocity"], v) for p, v in zip(params, velocities))
