@@ -18,8 +18,13 @@ time it prints for its second epoch (data waits and the loader's start included,
 always reads the whole folder, so leave ``--images`` at its default when comparing.
 On the CPU ours is timed in fp32 and, where the CPU has bf16 instructions, with ``--bf16``.
 
+The summary also gives the best rate as arithmetic: 6 FLOP per multiply-add of the paper net
+(`layer_table`, §3.5: 724M per 224x224 image; forward 2, backward 4 for the input and weight
+gradients), 4.3 GFLOP per training image, and with ``--peak-tflops`` (the device's dense bf16 peak
+from its datasheet: 989 for an H100 SXM or H200) the fraction of that peak (issue 7, target 3).
+
     python benchmarks/train_pipeline.py [--data STORE] [--source JPEG_ROOT] [--images N] [--batch N]
-                                        [--workers N] [--compile] [--examples DIR]
+                                        [--workers N] [--compile] [--examples DIR] [--peak-tflops P]
 
 Prints a table, then one summary line: ``train_pipeline: best R img/s (setting, device)``.
 Results are recorded in benchmarks/README.md.
@@ -42,6 +47,7 @@ import torch
 from alexnet_lib.config import KEEP_FREED, device_name, get_device, get_profile
 from alexnet_lib.data.imagenet import imagenet_root
 from alexnet_lib.data.prepare import open_prepared, prepared_root
+from alexnet_lib.models import AlexNet, layer_table
 from alexnet_lib.train import make_config, train
 
 
@@ -90,6 +96,8 @@ def main() -> None:
                         help="the JPEG folder the store was prepared from (default: the profile's)")
     parser.add_argument("--examples", type=Path, default=None,
                         help="a checkout of pytorch/examples: also time its imagenet/main.py")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="the device's dense bf16 peak (datasheet): report the fraction of it")
     args = parser.parse_args()
 
     device = get_device()
@@ -130,6 +138,11 @@ def main() -> None:
         summary += f"; {rates[best] / rates[REFERENCE]:.2f}x pytorch/examples"
         if not cuda:
             summary += f" ({rates[best] / rates[REFERENCE_KEPT]:.2f}x with ours' malloc settings)"
+    flop_per_image = 6 * sum(row.mult_adds for row in layer_table(AlexNet()))  # §3.5, fwd + bwd
+    tflops = rates[best] * flop_per_image / 1e12
+    summary += f"; {tflops:.3g} TFLOP/s of training arithmetic ({flop_per_image / 1e9:.1f} GFLOP/img)"
+    if args.peak_tflops:
+        summary += f", {tflops / args.peak_tflops:.1%} of {args.peak_tflops:g}"
     print(summary)
 
 
