@@ -77,6 +77,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="prepare's processes (also timed with 1)")
     parser.add_argument("--chunk-size", type=int, default=50, help="images per task (small: a small source spreads)")
     args = parser.parse_args()
+    if args.photos < 4 * len(STANDIN_CLASSES):  # a quarter goes to val, which needs every class
+        parser.error(f"--photos {args.photos}: use at least {4 * len(STANDIN_CLASSES)}")
     print(f"{device_name(torch.device('cpu'))}, {os.cpu_count()} cores, torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         sources = {
