@@ -39,7 +39,7 @@ class LocalResponseNorm(nn.Module):
 
     Speed: the forward pass is the formula; the backward pass is its derivative written out by hand
     (see `_LRNFunction`), which makes fewer passes over memory than autograd would, and the window
-    sums take three passes (`_window_sums`). On a 2-core CPU a forward + backward is about 6x
+    sums take four passes, the products included (`_window_sums`). On a 2-core CPU a forward + backward is about 6x
     faster than `torch.nn.LocalResponseNorm` with the same numbers, and LRN's share of an AlexNet
     training step falls from about 40% to a few percent (``benchmarks/lrn.py``). On CUDA,
     ``fused=True`` (default) runs the same formula as one Triton kernel per pass
@@ -103,11 +103,11 @@ def _window_sums(
     as the limits max(0, .) and min(N - 1, .) of the formula do. u and v are N x C x H x W; the
     result keeps their memory layout (NCHW, or channels_last as the trainer uses).
 
-    How, in three passes over memory for n = 5 (adding five shifted copies, then k and alpha, takes
-    seven): each block's channels go into a buffer with n//2 extra channels at either end; every
-    channel holds k/n + alpha * u * v, every extra one k/n. Each window then has exactly n entries
-    and sums to k + alpha * sum(u * v), clipped as the formula is. One pass adds every pair of
-    neighbours; a window of 5 is two such pairs and its last entry.
+    How, in four passes over memory for n = 5 (the products, five shifted copies added up, then k
+    and alpha took eight): one pass writes each block's channels into a buffer with n//2 extra
+    channels at either end; every channel holds k/n + alpha * u * v, every extra one k/n. Each
+    window then has exactly n entries and sums to k + alpha * sum(u * v), clipped as the formula
+    is. One pass adds every pair of neighbours; a window of 5 is two such pairs and its last entry.
     """
     n, c, h, w = u.shape
     m, half, share = c // groups, size // 2, k / size

@@ -17,7 +17,7 @@ a small batch. ``--compile`` adds torch.compile'd rows.
 
 Recorded on a 2-core CPU (AMD EPYC, torch 2.14.1), ``--batch 128 --repeats 3``, 2026-11-23, with
 the trainer's malloc settings (`alexnet_lib.config.keep_freed_memory`), after the window sums
-became three passes over a padded buffer that carries k and alpha (sixth session; the last of four
+became four passes over a padded buffer that carries k and alpha (sixth session; the last of four
 runs in a row, the other three below the table):
 
     input shape            LRN               forward ms  fwd+bwd ms  vs torch
