@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
@@ -39,10 +38,10 @@ class LocalResponseNorm(nn.Module):
 
     Speed: the forward pass is the formula; the backward pass is its derivative written out by hand
     (see `_LRNFunction`), which makes fewer passes over memory than autograd would, and the window
-    sums take four passes, the products included (`_window_sums`). On a 2-core CPU a forward + backward is about 6x
-    faster than `torch.nn.LocalResponseNorm` with the same numbers, and LRN's share of an AlexNet
-    training step falls from about 40% to a few percent (``benchmarks/lrn.py``). On CUDA,
-    ``fused=True`` (default) runs the same formula as one Triton kernel per pass
+    sums take four passes, the products included (`_window_sums`). On a 2-core CPU a forward +
+    backward is about 6x faster than `torch.nn.LocalResponseNorm` with the same numbers, and LRN's
+    share of an AlexNet training step falls from about 40% to a few percent (``benchmarks/lrn.py``).
+    On CUDA, ``fused=True`` (default) runs the same formula as one Triton kernel per pass
     (`alexnet_lib.lrn_triton`): on an H100, 1.7x (fp32) to 6.6x (bf16) faster than the reference
     ops, and 6% of an AlexNet training step instead of 24%. ``fused=False``, or a machine without
     Triton, keeps the reference ops.
