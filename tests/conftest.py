@@ -1,9 +1,10 @@
-"""Shared fixtures: a small generated stand-in, and an empty data root."""
+"""Shared fixtures: small generated stand-ins, a tiny prepared store, and an empty data root."""
 
 from __future__ import annotations
 
 import pytest
 
+from alexnet_lib.data.prepare import prepare_imagenet
 from alexnet_lib.data.standin import make_standin
 
 @pytest.fixture(scope="session")
@@ -16,6 +17,20 @@ def small_standin():
 def standin_root(tmp_path_factory, small_standin):
     """A small stand-in (imagenet/ and cifar10/) generated once per test session."""
     return make_standin(tmp_path_factory.mktemp("standin"), **small_standin)
+
+
+@pytest.fixture(scope="session")
+def tiny_standin(tmp_path_factory):
+    """The smallest stand-in: 10 classes x (2 train + 1 val) JPEGs, CIFAR-10 batches of 10 images."""
+    return make_standin(tmp_path_factory.mktemp("tiny"), train_per_class=2, val_per_class=1,
+                        cifar_train_per_batch=10, cifar_test=10)
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tiny_standin):
+    """``tiny_standin``'s ImageNet prepared as a store (raw: nothing to decode)."""
+    return prepare_imagenet(tiny_standin / "imagenet", tiny_standin / "store", workers=1,
+                            format="raw", progress=False).path
 
 
 @pytest.fixture

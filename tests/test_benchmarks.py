@@ -14,12 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from alexnet_lib.config import REPO_ROOT
 
-from alexnet_lib.data.prepare import prepare_imagenet
-from alexnet_lib.data.standin import make_standin
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 NUMBER = r"\d+(\.\d+)?"
 
 
@@ -34,15 +30,6 @@ def summary_line(script: str, *args, data: Path | None = None) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-@pytest.fixture(scope="module")
-def tiny_store(tmp_path_factory):
-    """A prepared stand-in of 10 classes x (2 train + 1 val) JPEGs, and its source folder."""
-    root = tmp_path_factory.mktemp("bench")
-    source = make_standin(root / "standin", train_per_class=2, val_per_class=1,
-                          cifar_train_per_batch=20, cifar_test=20) / "imagenet"
-    return prepare_imagenet(source, root / "store", workers=1, progress=False).path, source
-
-
 def test_train_step_prints_the_paper_to_torchvision_ratio():
     line = summary_line("train_step.py", "--batch", 2, "--steps", 1, "--rounds", 1)
     assert re.fullmatch(rf"train_step: paper/torchvision = {NUMBER} \(best of each: .+\)", line), line
@@ -54,16 +41,14 @@ def test_lrn_prints_ours_against_torch_and_lrns_share_of_a_step():
                         rf"LRN takes -?\d+% \(ours\) vs -?\d+% \(torch\) .+", line), line
 
 
-def test_figure1_prints_the_seconds_both_curves_took(tiny_store):
-    cifar = tiny_store[1].parent / "cifar10"
-    line = summary_line("figure1.py", "--root", cifar, "--epochs", 1)
-    assert re.fullmatch(rf"figure1: both curves in {NUMBER} s on .+ \(100 images x 1 epochs each\)", line), line
+def test_figure1_prints_the_seconds_both_curves_took(tiny_standin):
+    line = summary_line("figure1.py", "--root", tiny_standin / "cifar10", "--epochs", 1)
+    assert re.fullmatch(rf"figure1: both curves in {NUMBER} s on .+ \(50 images x 1 epochs each\)", line), line
 
 
-def test_train_pipeline_prints_the_best_rate_and_its_arithmetic(tiny_store):
-    store, source = tiny_store
-    line = summary_line("train_pipeline.py", "--data", store, "--source", source, "--images", 8,
-                        "--batch", 4, "--peak-tflops", 1)
+def test_train_pipeline_prints_the_best_rate_and_its_arithmetic(tiny_standin, tiny_store):
+    line = summary_line("train_pipeline.py", "--data", tiny_store, "--source", tiny_standin / "imagenet",
+                        "--images", 8, "--batch", 4, "--peak-tflops", 1)
     assert re.fullmatch(rf"train_pipeline: best {NUMBER} img/s \(ours, .+\); {NUMBER} TFLOP/s of "
                         rf"training arithmetic \(4\.3 GFLOP/img\), {NUMBER}% of 1", line), line
 

@@ -25,17 +25,6 @@ TINY_RUN = ["--epochs", "2", "--batch-size", "4", "--epoch-images", "8", "--chec
             "--lr", "0.01", "--workers", "0", "--no-progress"]
 
 
-@pytest.fixture(scope="module")
-def tiny_store(tmp_path_factory):
-    """A prepared stand-in of 10 classes x (2 train + 1 val) images (raw: nothing to decode)."""
-    root = tmp_path_factory.mktemp("tiny")
-    make_standin(root / "standin", train_per_class=2, val_per_class=1, cifar_train_per_batch=10,
-                 cifar_test=10)
-    store = prepare_imagenet(root / "standin" / "imagenet", root / "store", workers=1,
-                             format="raw", progress=False)
-    return store.path
-
-
 def train_cli(*args, **popen) -> subprocess.Popen | subprocess.CompletedProcess:
     """``python -m alexnet_lib.train *args`` in a fresh process (its own random state and threads)."""
     command = [sys.executable, "-m", "alexnet_lib.train", *map(str, args)]
