@@ -118,6 +118,8 @@ def test_lrn_float32_matches_float64_formula_at_the_papers_scale():
     a = (torch.randn(4, 96, 5, 5, dtype=torch.float64) * 40).relu()
     expected = lrn_formula_loop(a, 5, 1e-4, 0.75, 2.0)
     out = LocalResponseNorm()(a.float())
+    # float32 rounding of a 5-term sum, two square roots and a product: a few ulps (2e-7 relative
+    # measured, on AVX-512, AVX2 and SSE kernels alike); rtol 1e-6 is 8 ulps or more.
     torch.testing.assert_close(out.double(), expected, rtol=1e-6, atol=1e-6)
 
 
@@ -204,5 +206,8 @@ def test_lrn_bfloat16_is_the_float64_formula_rounded_once(memory_format):
     out = LocalResponseNorm(groups=2)(x)
     (grad,) = torch.autograd.grad(out, x, g16)
     assert out.dtype == grad.dtype == torch.bfloat16
+    # One rounding to bf16 (8 bits) is at most 2^-8 / (1 + 2^-8) relative: with the float32 error
+    # before it (~1e-7, whichever CPU kernels ran) still inside 2^-8. The atols matter only near 0,
+    # e.g. for a gradient whose two terms nearly cancel and keep their ~1e-7 absolute float32 error.
     torch.testing.assert_close(out.double(), expected, rtol=2**-8, atol=1e-6)
     torch.testing.assert_close(grad.double(), expected_grad, rtol=2**-8, atol=2**-8 * 0.01)

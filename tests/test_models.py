@@ -280,22 +280,25 @@ def fan_in_init_(model):
 
 @pytest.fixture(scope="module")
 def grouped_and_towers():
+    # float64: in float32 the two nets' sums round differently, so ReLU and max-pool can route a
+    # gradient another way (conv1's off by 0.45% on an AVX2 CPU); in float64 they agree to ~1e-15.
     torch.manual_seed(0)
     grouped = fan_in_init_(AlexNet(10, groups=2, lrn_groups=2, dropout=0.0))
-    return grouped, TwoTowerAlexNet.from_grouped(grouped, devices=("cpu", "cpu"))
+    towers = TwoTowerAlexNet.from_grouped(grouped, devices=("cpu", "cpu"))
+    return grouped.double(), towers.double()  # split first: the towers' layers are float32
 
 
 def test_two_tower_from_grouped_computes_the_same_function(grouped_and_towers):
     grouped, towers = grouped_and_towers
     grouped.eval(), towers.eval()
     torch.manual_seed(1)
-    x = torch.randn(3, 3, 224, 224)
+    x = torch.randn(3, 3, 224, 224).double()
     with torch.no_grad():
         expected, out = grouped(x), towers(x)
     assert out.shape == (3, 10)
     assert isinstance(towers.fc7[1].drop7, nn.Identity)  # the grouped net's dropout 0, copied
     assert (expected[0] - expected[1]).abs().max() > 0.1  # the logits really depend on the image
-    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out, expected, rtol=1e-10, atol=1e-12)
 
 
 def test_two_tower_gradients_equal_the_grouped_nets(grouped_and_towers):
@@ -304,16 +307,19 @@ def test_two_tower_gradients_equal_the_grouped_nets(grouped_and_towers):
     grouped.train(), towers.train()
     grouped.zero_grad(), towers.zero_grad()
     torch.manual_seed(2)
-    x, y = torch.randn(1, 3, 224, 224), torch.tensor([3])
+    x, y = torch.randn(1, 3, 224, 224).double(), torch.tensor([3])
     F.cross_entropy(grouped(x), y).backward()
     F.cross_entropy(towers(x), y).backward()
     for t in range(2):
         conv1, conv3 = towers.conv1_2[t].conv1, towers.conv3_5[t].conv3
         for mine, theirs in ((conv1, grouped.features.conv1), (conv3, grouped.features.conv3)):
-            torch.testing.assert_close(mine.weight.grad, theirs.weight.grad.chunk(2)[t])
+            torch.testing.assert_close(mine.weight.grad, theirs.weight.grad.chunk(2)[t],
+                                       rtol=1e-10, atol=1e-12)
         fc6 = towers.fc6[t].fc6
-        torch.testing.assert_close(fc6.bias.grad, grouped.classifier.fc6.bias.grad.chunk(2)[t])
-    torch.testing.assert_close(towers.fc8.weight.grad, grouped.classifier.fc8.weight.grad)
+        torch.testing.assert_close(fc6.bias.grad, grouped.classifier.fc6.bias.grad.chunk(2)[t],
+                                   rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(towers.fc8.weight.grad, grouped.classifier.fc8.weight.grad,
+                               rtol=1e-10, atol=1e-12)
 
 
 def test_two_tower_layout_kernels_per_tower_and_devices():
@@ -364,24 +370,25 @@ def test_two_tower_from_grouped_keeps_the_dropout_rule(rule, layer):
 def test_paper_rule_net_equals_inverted_net_with_fc7_fc8_weights_halved():
     # §4.2's "multiply their outputs by 0.5" moved into the next layer's weights: nn.Dropout (torch's
     # own op) after fc6/fc7, with fc7's and fc8's weights halved by hand, is the same function.
+    # In float64, so that only a real difference, not float32 rounding, could exceed 1e-10.
     torch.manual_seed(0)
-    paper = fan_in_init_(AlexNet(10, widths=(16, 32, 32, 32, 32)))
-    inverted = AlexNet(10, widths=(16, 32, 32, 32, 32), dropout_rule="inverted")
+    paper = fan_in_init_(AlexNet(10, widths=(16, 32, 32, 32, 32))).double()
+    inverted = AlexNet(10, widths=(16, 32, 32, 32, 32), dropout_rule="inverted").double()
     inverted.load_state_dict(paper.state_dict())
     with torch.no_grad():
         inverted.classifier.fc7.weight.mul_(0.5)
         inverted.classifier.fc8.weight.mul_(0.5)
-    x = torch.randn(4, 3, 224, 224)
+    x = torch.randn(4, 3, 224, 224).double()
     with torch.no_grad():
         paper_test, inverted_test = paper.eval()(x), inverted.eval()(x)
         assert (paper_test[0] - paper_test[1]).abs().max() > 0.1  # the logits depend on the image
-        torch.testing.assert_close(paper_test, inverted_test, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(paper_test, inverted_test, rtol=1e-10, atol=1e-12)
         # Training mode, the same seed, so the same masks: the same outputs as well.
         torch.manual_seed(1)
         paper_train = paper.train()(x)
         torch.manual_seed(1)
         inverted_train = inverted.train()(x)
-        torch.testing.assert_close(paper_train, inverted_train, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(paper_train, inverted_train, rtol=1e-10, atol=1e-12)
         assert not torch.allclose(paper_train, paper_test, atol=1e-3)  # units really were dropped
 
 
@@ -444,15 +451,15 @@ def test_cifar_net_layer_order_and_activation_after_every_conv():
 
 def test_cifar_net_ceil_pools_equal_explicit_edge_handling():
     torch.manual_seed(4)
-    x = torch.randn(1, 2, 8, 8)
+    x = torch.randn(1, 2, 8, 8).double()  # float64: the pools and the references sum in other orders
     # Max: an overhanging window is a window over a -inf border.
     padded = F.pad(x, (0, 1, 0, 1), value=float("-inf"))
     torch.testing.assert_close(CifarNet().features.pool1(x), F.max_pool2d(padded, 3, 2))
     # Average: the last window covers rows/columns 6..7 only and averages those pixels.
     avg = CifarNet().features.pool2(x)
     assert avg.shape[-1] == 4
-    torch.testing.assert_close(avg[..., 3, 3], x[..., 6:8, 6:8].mean((-2, -1)))
-    torch.testing.assert_close(avg[..., 0, 3], x[..., 0:3, 6:8].mean((-2, -1)))
+    torch.testing.assert_close(avg[..., 3, 3], x[..., 6:8, 6:8].mean((-2, -1)), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(avg[..., 0, 3], x[..., 0:3, 6:8].mean((-2, -1)), rtol=1e-12, atol=1e-12)
 
 
 def test_cifar_net_relu_and_tanh_start_from_the_same_weights():

@@ -30,6 +30,8 @@ def test_mean_of_single_images_equals_numpy():
     images = random_images(50, 8)
     mean = mean_image(iter(images), size=8)
     assert mean.dtype == torch.float32 and mean.shape == (3, 8, 8)
+    # The float64 sums of integers are exact in any order; storing the mean (< 256) as float32
+    # rounds it by at most half an ulp, 7.6e-6.
     np.testing.assert_allclose(mean.numpy(), images.numpy().mean(axis=0), rtol=0, atol=1e-5)
 
 
@@ -37,6 +39,7 @@ def test_batches_and_image_label_pairs_give_the_same_mean():
     images = random_images(30, 4)
     labels = torch.zeros(30, dtype=torch.int64)
     reference = images.numpy().astype(np.float64).mean(axis=0)
+    # float32 storage of an exact mean < 256: half an ulp, 7.6e-6, on any CPU.
     np.testing.assert_allclose(mean_image(images.split(7), size=4).numpy(), reference, atol=1e-5)
     np.testing.assert_allclose(mean_image(zip(images, labels), size=4).numpy(), reference, atol=1e-5)
     batched_pairs = zip(images.split(8), labels.split(8))
@@ -48,6 +51,7 @@ def test_running_sum_stays_exact_past_float32s_limit():
     many = torch.full((66_000, 3, 1, 1), 255, dtype=torch.uint8)  # sum 16,830,000 > 2**24
     ones = [torch.ones(3, 1, 1, dtype=torch.uint8)] * 100
     exact = (255 * 66_000 + 100) / 66_100  # 254.61573..., while a float32 sum gives 254.61423
+    # abs=2e-5: float32 storage rounds 254.6 by at most 7.6e-6; a float32 sum would be 1.5e-3 off.
     assert mean_image([many, *ones], size=1)[0, 0, 0].item() == pytest.approx(exact, abs=2e-5)
 
 
@@ -72,6 +76,7 @@ def test_compute_mean_image_preprocesses_every_image_of_the_split(standin_root):
         crops.append(np.asarray(img)[top : top + 64, left : left + 64].transpose(2, 0, 1))
     reference = np.stack(crops).astype(np.float64).mean(axis=0)
     mean = compute_mean_image(standin_root / "imagenet", "val", size=64, batch_size=5)
+    # float32 storage of a mean < 256: 7.6e-6 at most; one pixel off by 1 would move it by 1/40.
     np.testing.assert_allclose(mean.numpy(), reference, atol=1e-4)
 
 
@@ -134,6 +139,7 @@ def test_dataset_stats_of_a_split_in_one_pass_match_the_separate_computations(st
     images = [to_uint8_tensor(paper_preprocess(img, 32)) for img, _ in imagenet_folder(root, "val")]
     reference = torch.stack(images)
     mean = compute_mean_image(root, "val", size=32)
+    # Both round the same exact float64 mean to float32: equal bits (1e-6 is below half an ulp).
     np.testing.assert_allclose(stats.mean_image.numpy(), mean.numpy(), atol=1e-6)
     cov = np.cov(pixels_of(reference), rowvar=False)
     np.testing.assert_allclose(stats.rgb_covariance.numpy(), cov, rtol=1e-10)
