@@ -7,7 +7,8 @@
 * ``course``: real CIFAR-10 and a small real ImageNet subset (Imagenette); one GPU, minutes.
 * ``paper``: the full ILSVRC-2012 training set and CIFAR-10; one or more GPUs, days -> hours.
 
-`ALEXNET_DATA` says where datasets live (default: the repository's ``data/`` folder).
+`ALEXNET_DATA` says where datasets live (default: the repository's ``data/`` folder), and
+`ALEXNET_RUNS` where training runs write their checkpoints and logs (default: ``runs/``).
 """
 
 from __future__ import annotations
@@ -77,6 +78,11 @@ def data_root() -> Path:
     return Path(os.environ.get("ALEXNET_DATA", REPO_ROOT / "data")).expanduser().resolve()
 
 
+def runs_root() -> Path:
+    """Where training runs write checkpoints and logs: `ALEXNET_RUNS`, else the repository's ``runs/``."""
+    return Path(os.environ.get("ALEXNET_RUNS", REPO_ROOT / "runs")).expanduser().resolve()
+
+
 def get_device() -> torch.device:
     """CUDA when a GPU is present, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -121,9 +127,16 @@ def device_name(device: torch.device | None = None) -> str:
 
 
 def display_path(path: Path) -> str:
-    """``path`` relative to the repository when it lies inside it (pages never show a home folder)."""
+    """``path`` relative to the repository when it lies inside it (pages never show a home folder).
+
+    A path in a run folder that `ALEXNET_RUNS` moved elsewhere is shown as ``$ALEXNET_RUNS/...``.
+    """
     path = Path(path)
-    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    if path.is_relative_to(REPO_ROOT):
+        return str(path.relative_to(REPO_ROOT))
+    if "ALEXNET_RUNS" in os.environ and path.is_relative_to(runs_root()):
+        return str("$ALEXNET_RUNS" / path.relative_to(runs_root()))
+    return str(path)
 
 
 def banner(profile: Profile | None = None) -> str:

@@ -47,8 +47,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .augment import augment_batch, lighting_lambdas
-from .config import (PROFILES, REPO_ROOT, device_name, display_path, get_device, get_profile,
-                     keep_freed_memory)
+from .config import (PROFILES, device_name, display_path, get_device, get_profile,
+                     keep_freed_memory, runs_root)
 from .errors import AlexNetError
 from .evaluate import CentreCrop, _true_label_ranks, evaluate
 from .models import AlexNet, OneGPUAlexNet, TwoTowerAlexNet
@@ -145,9 +145,9 @@ def book_run(profile: str | None = None) -> TrainConfig:
     """
     profile = get_profile(profile).name
     if profile == "smoke":
-        return make_config(profile=profile, epochs=2, out=str(REPO_ROOT / "runs" / "smoke-qualitative"),
+        return make_config(profile=profile, epochs=2, out=str(runs_root() / "smoke-qualitative"),
                            progress=False)
-    return make_config(profile=profile, out=str(REPO_ROOT / "runs" / profile))
+    return make_config(profile=profile, out=str(runs_root() / profile))
 
 
 # --- Data: a seeded order per epoch, read a batch at a time ------------------------------------
@@ -415,7 +415,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     config.check()
     rank, world, device = _init_distributed()
     lead = rank == 0
-    out = Path(config.out or REPO_ROOT / "runs" / config.profile)
+    out = Path(config.out or runs_root() / config.profile)
     checkpoint_path = out / "checkpoint.pt"
     if lead:
         _check_writable(out)
@@ -629,7 +629,7 @@ def resumed_config(flags: dict) -> TrainConfig:
     """For ``--resume``: the saved run's settings, changed by the ``flags`` given (as `make_config`
     takes them); a new run's settings when there is nothing to resume."""
     config = make_config(**flags)
-    path = Path(config.out or REPO_ROOT / "runs" / config.profile) / "checkpoint.pt"
+    path = Path(config.out or runs_root() / config.profile) / "checkpoint.pt"
     if not path.is_file():
         return config
     saved = TrainConfig(**load_checkpoint(path, mmap=True)["config"])
