@@ -11,7 +11,7 @@ import textwrap
 import pytest
 import torch
 
-from alexnet_lib.config import REPO_ROOT, banner, display_path, get_profile, seed_everything
+from alexnet_lib.config import REPO_ROOT, banner, display_path, get_profile, runs_root, seed_everything
 from alexnet_lib.errors import AlexNetError
 
 
@@ -30,6 +30,15 @@ def test_profile_defaults_to_smoke(monkeypatch):
 def test_paths_inside_the_repo_are_shown_relative(tmp_path):
     assert display_path(REPO_ROOT / "data") == "data"
     assert display_path(tmp_path) == str(tmp_path)
+
+
+def test_runs_go_to_alexnet_runs_and_are_shown_under_its_name(tmp_path, monkeypatch):
+    monkeypatch.delenv("ALEXNET_RUNS", raising=False)
+    assert runs_root() == REPO_ROOT / "runs"
+    assert display_path(runs_root() / "smoke") == "runs/smoke"
+    monkeypatch.setenv("ALEXNET_RUNS", str(tmp_path))
+    assert runs_root() == tmp_path.resolve()
+    assert display_path(tmp_path / "smoke" / "best.pt") == "$ALEXNET_RUNS/smoke/best.pt"
 
 
 def test_banner_shows_no_absolute_repo_path(monkeypatch):
