@@ -1,7 +1,7 @@
 # AlexNet, the executable book.  `make help` lists the targets.
 #
 #   make book    install, make the stand-in data, execute every notebook, build the site
-#   make test    what CI runs (.ci/run): unit tests, executed-notebook check, nbval, site, browser check
+#   make test    what CI runs (.ci/run): executed-notebook check, unit tests + nbval with two CPUs' kernels, site, browser check
 #
 # Every command uses .venv/bin/... explicitly: nothing needs activating.
 
@@ -87,22 +87,21 @@ site: install vendor  ## build _build/html from the notebooks' stored outputs (w
 	@echo "site: open _build/html/index.html"
 
 # `override`: the stored outputs are smoke outputs, so the checks always run under smoke.
-# Steps 1 and 3 run twice at once (tools/two_cpus.py): with this CPU's kernels and with an older
-# CPU's (oneDNN/ATen/MKL variables), one thread each, so an output that holds only on the machine
-# that stored it fails here. The notebooks run on the CPU even where a GPU is present
-# (CUDA_VISIBLE_DEVICES=): the stored outputs are CPU outputs. README.md, "When nbval fails".
-NBVAL := $(BIN)/pytest -q --nbval book/ --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg -p no:cacheprovider
+# The unit tests and nbval run with this CPU's kernels and with an older CPU's (oneDNN/ATen/MKL
+# switches), one thread each, side by side (tools/two_cpus.py): an output that holds only on the
+# machine that stored it fails here. nbval runs the notebooks on the CPU even where a GPU is
+# present (CUDA_VISIBLE_DEVICES=): the stored outputs are CPU outputs. README.md, "Stored outputs".
+NBVAL := CUDA_VISIBLE_DEVICES= $(BIN)/pytest -q --nbval book/ --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg -p no:cacheprovider
+UNIT := $(BIN)/pytest -q tests -p no:cacheprovider
 test: override ALEXNET_PROFILE := smoke
 test: install sysdeps data vendor  ## what CI runs: every check, under the smoke profile, with two CPUs' kernels
-	$(call header,test 1/5: unit tests (pytest tests), with this CPU's kernels and another CPU's)
-	$(BIN)/python tools/two_cpus.py $(BIN)/pytest -q tests -p no:cacheprovider
-	$(call header,test 2/5: every notebook stored executed, top to bottom, without errors)
+	$(call header,test 1/4: every notebook stored executed, top to bottom, without errors)
 	$(BIN)/python tools/check_notebooks.py
-	$(call header,test 3/5: re-execute the notebooks on the CPU and compare with the stored outputs (nbval), two CPUs' kernels)
-	CUDA_VISIBLE_DEVICES= $(BIN)/python tools/two_cpus.py $(NBVAL)
-	$(call header,test 4/5: build the site)
+	$(call header,test 2/4: unit tests (pytest tests) and nbval (re-execute the notebooks on the CPU and compare with the stored outputs), with this CPU's kernels and an older CPU's)
+	$(BIN)/python tools/two_cpus.py "$(NBVAL)" "$(UNIT)"
+	$(call header,test 3/4: build the site)
 	@$(MAKE) site
-	$(call header,test 5/5: open every page in headless Chromium)
+	$(call header,test 4/4: open every page in headless Chromium)
 	$(BIN)/python tools/check_site.py
 	@echo; echo "test: all checks passed"
 
