@@ -15,10 +15,10 @@ a small batch. ``--compile`` adds torch.compile'd rows.
 
     python benchmarks/lrn.py [--batch 32] [--repeats 5] [--compile]
 
-Recorded on a 2-core CPU (AMD EPYC, torch 2.14.1), ``--batch 128 --repeats 3``, 2026-11-23, with
-the trainer's malloc settings (`alexnet_lib.config.keep_freed_memory`), after the window sums
-became four passes over a padded buffer that carries k and alpha (sixth session; the last of four
-runs in a row, the other three below the table):
+Recorded on a 2-core CPU (AMD EPYC, AVX512-BF16, torch 2.14.1), 2026-11-23, with
+``python benchmarks/lrn.py --batch 128 --repeats 3`` and the trainer's malloc settings
+(`alexnet_lib.config.keep_freed_memory`); the window sums are four passes over a padded buffer
+that carries k and alpha. The last of four runs in a row (all four below the table):
 
     input shape            LRN               forward ms  fwd+bwd ms  vs torch
     128x96x55x55           ours                    80.0       180.1     6.14x
@@ -33,11 +33,10 @@ runs in a row, the other three below the table):
 
     The four runs: ours 167-183 ms at conv1's shape and 88-142 at conv2's, 5.2x-6.8x torch's
     layer over both shapes, LRN 2, 9, 13 and 6 percent of the step (the step times swing with
-    the machine by more than LRN costs). Before, in the fifth session: 213.7 and 100.0 ms, 3.98x
-    and 4.89x, LRN 11 percent of the step.
+    the machine by more than LRN costs).
 
-    ``--compile`` (torch.compile of the whole layer, inductor's C++; batch 64, 2026-11-23, the
-    code before the square roots): 3x *slower* than ours uncompiled, 383 vs 125 ms forward +
+    ``--compile`` (torch.compile of the whole layer, inductor's C++; batch 64, 2026-11-23, an
+    earlier version of ours): 3x *slower* than ours uncompiled, 383 vs 125 ms forward +
     backward at conv1's shape, 242 vs 70 at conv2's. The forward and the backward formulas compiled
     one by one and called from `_LRNFunction` were 2x faster (63 vs 122 ms, 42 vs 68), but a
     training step at batch 64 only 2% faster than with the current code (43.4 vs 42.4 img/s),

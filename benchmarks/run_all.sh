@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
-# Issue 7: every GPU measurement of benchmarks/README.md in one command, for a session lent a GPU.
-#
-# A GPU session is short (30 minutes of device time), so the runs are batched here, ready:
-#   1. here, once: mkdir -p .ref/examples/imagenet && cp <a pytorch/examples checkout>/imagenet/main.py
-#      .ref/examples/imagenet/   (.ref/ is git-ignored: none of its code is committed)
-#   2. the device tool, in three calls (one call may run 10 minutes; the machine and data/gpu-session/
-#      stay while it is warm): run(command="bash benchmarks/gpu_session.sh 0 1 2 3", carry=[".ref"]),
-#      then the same with "4 5", then with "6 7". No arguments: all.
-# Each step writes its whole output to $OUT/<step>.log (gpu_session/ where $OUT is unset) and prints
+# Every GPU measurement of benchmarks/README.md (issue 7) in one command:
+#   bash benchmarks/run_all.sh [STEP...]      (no arguments: all steps, 0 to 7)
+# The steps: 0 the machine (nvidia-smi, torch and torchvision versions), 1 the tests, 2 a stand-in
+# (1,300 training images per class, 13,000 in all, under $ALEXNET_DATA as set below), 3 its
+# prepared store, then each benchmark: 4 train_step.py, 5 lrn.py, 6 train_pipeline.py, 7 figure1.py.
+# Step 6 also times pytorch/examples' ImageNet script when its main.py is here, copied once with
+#   mkdir -p .ref/examples/imagenet && cp <a pytorch/examples checkout>/imagenet/main.py .ref/examples/imagenet/
+# (.ref/ is git-ignored: none of its code is committed).
+# Each step writes its whole output to $OUT/<step>.log (benchmark-logs/ where $OUT is unset) and prints
 # its exit status, its seconds and its last line (every benchmark ends with a one-line summary).
 # Copy the figures into benchmarks/README.md with the date and the machine.
 #
 # Without CUDA the same steps run at tiny sizes (a minute or two), so that the script never rots.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-gpu_session}
+OUT=${OUT:-benchmark-logs}
 mkdir -p "$OUT"
 PYTHON=${PYTHON:-python3}
-export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD ALEXNET_DATA=$PWD/data/gpu-session
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD ALEXNET_DATA=$PWD/data/benchmark
 
 if "$PYTHON" -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
     per_class=1300 step_args=(--compile) lrn_args=() fig1_args=()        # 13,000 training images
