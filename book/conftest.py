@@ -47,11 +47,12 @@ def within_tolerance(stored: str, fresh: str, last_digit: int, counts: bool = Fa
 
 
 def _texts(output) -> list[tuple[dict, str]]:
-    """The (container, key) of each text an output holds: a stream's text, a result's text/plain."""
+    """The (container, key) of each text an output holds: a stream's text, a result's text/plain,
+    a glued value's application/papermill.record/text/plain."""
     if output.get("output_type") == "stream":
         return [(output, "text")]
     data = output.get("data", {})
-    return [(data, "text/plain")] if "text/plain" in data else []
+    return [(data, key) for key in sorted(data) if key.endswith("text/plain")]
 
 
 def _tolerant_compare(item, last_digit: int, counts: bool):

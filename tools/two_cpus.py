@@ -54,13 +54,18 @@ def kernel_sets() -> dict[str, dict[str, str]]:
 
 
 def run(check: str, variables: dict[str, str], folder: Path) -> tuple[int, float, str]:
-    """``check`` in a shell with ``variables`` and its own TMPDIR and ALEXNET_RUNS: exit code, seconds, output."""
+    """``check`` in a shell with ``variables`` and its own TMPDIR and ALEXNET_RUNS: exit code, seconds, output.
+
+    The output also goes to ``folder``/output.log as it comes, to follow a long run.
+    """
     (folder / "runs").mkdir(parents=True)
     env = {**os.environ, **ONE_THREAD, **variables, "TMPDIR": str(folder), "ALEXNET_RUNS": str(folder / "runs")}
     start = time.perf_counter()
-    done = subprocess.run(check, shell=True, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          stdin=subprocess.DEVNULL, text=True, errors="replace")
-    return done.returncode, time.perf_counter() - start, done.stdout
+    with open(folder / "output.log", "w+", errors="replace") as log:
+        code = subprocess.run(check, shell=True, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL).returncode
+        log.seek(0)
+        return code, time.perf_counter() - start, log.read()
 
 
 def main(argv=None) -> int:
@@ -75,6 +80,7 @@ def main(argv=None) -> int:
     print(f"two_cpus: {len(jobs)} runs, {workers} at a time, one thread each: "
           + "; ".join(f"{name}: {_assignments(v) or 'as it is'}" for name, v in sets.items()), flush=True)
     with tempfile.TemporaryDirectory(prefix="two-cpus-") as tmp, ThreadPoolExecutor(workers) as pool:
+        print(f"two_cpus: each run's output, as it comes: {tmp}/<run>/output.log", flush=True)
         futures = {job: pool.submit(run, job[0], sets[job[1]], Path(tmp) / str(i)) for i, job in enumerate(jobs)}
         results = {}
         for (check, name), future in futures.items():
