@@ -12,7 +12,8 @@ and then each measured number may differ from the stored one by up to ``last_dig
 its last printed digit (0.294 may be 0.291 .. 0.297; 83.0% may be 82.7% .. 83.3%; 69% may be
 66% .. 72%). A measured number is one printed with a decimal point or as a percentage; a plain
 integer (an epoch, a count of images) must match exactly, unless the cell also says
-``"counts": true`` (for a count of images that the run decides, such as "6 of 8 right").
+``"counts": true`` (for a count of images that the run decides, such as "6 of 8 right", or a
+glued whole percentage).
 Everything else must still match exactly: the words, the number of numbers and how each is
 printed. A cell whose words depend on the run (a verdict, a choice) cannot rely on this: it fails
 as any other cell does.
