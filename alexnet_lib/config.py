@@ -134,7 +134,7 @@ def display_path(path: Path) -> str:
     path = Path(path)
     if path.is_relative_to(REPO_ROOT):
         return str(path.relative_to(REPO_ROOT))
-    if "ALEXNET_RUNS" in os.environ and path.is_relative_to(runs_root()):
+    if path.is_relative_to(runs_root()):  # the default runs/ is inside the repository: seen above
         return str("$ALEXNET_RUNS" / path.relative_to(runs_root()))
     return str(path)
 
