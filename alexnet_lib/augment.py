@@ -36,7 +36,10 @@ from .errors import AlexNetError
 # NOT from the paper: the RGB PCA of ImageNet that circulates with fb.resnet.torch
 # (datasets/imagenet.lua, "computed from random subset of ImageNet training images"), there given as
 # eigenvalues (0.2175, 0.0188, 0.0045) for pixel values on 0..1. The values below are those times 255,
-# as widely used on 0..255 pixels: λ in the "unit-range" reading of `lighting_lambdas`.
+# as widely used on 0..255 pixels: λ in the "unit-range" reading of `lighting_lambdas`. How they were
+# computed is not documented, and their scale does not fit ImageNet's usual channel standard deviations
+# (0.229, 0.224, 0.225 on 0..1: a total variance of ~9,965 on 0..255, where these, as eigenvalues of
+# 0..1 pixels, imply ~15,657): the book uses their directions, and each store's own eigenvalues.
 # Eigenvectors are the columns, rows are R, G, B.
 CIRCULATED_IMAGENET_EIGENVALUES = (55.46, 4.794, 1.148)
 CIRCULATED_IMAGENET_EIGENVECTORS = (
@@ -98,7 +101,7 @@ def random_crops_and_flips(
 
 
 def lighting_lambdas(
-    eigenvalues: torch.Tensor | Sequence[float], reading: str = "unit-range"
+    eigenvalues: torch.Tensor | Sequence[float], reading: str = "2012-code"
 ) -> torch.Tensor:
     """Paper §4.1: the λ to put into the PCA-lighting formula for 0..255 images, from the eigenvalues
     of the RGB covariance of 0..255 pixel values (`alexnet_lib.data.stats.rgb_covariance`).
@@ -108,11 +111,13 @@ def lighting_lambdas(
     first eigenvalue is about 10⁴, and α λ with α ~ N(0, 0.1) would shift pixels by about ±1000.
     Two readings give sensible shifts:
 
-    * ``"unit-range"`` (default): the formula on pixel values scaled to 0..1, its shift scaled back
-      to 0..255, i.e. λ = eigenvalue / 255. This is how `CIRCULATED_IMAGENET_EIGENVALUES` arose
-      (55.46 = 255 × 0.2175, the fb.resnet.torch eigenvalue on 0..1 pixels).
-    * ``"2012-code"``: λ = √eigenvalue, the standard deviation along each principal component,
-      which the authors' code multiplied by its N(0, 1) noise (the same on any pixel scale).
+    * ``"2012-code"`` (default): λ = √eigenvalue, the standard deviation along each principal
+      component, which the authors' code (``convdata.py``) multiplied by its N(0, 1) noise: what
+      they ran, and the same on any pixel scale.
+    * ``"unit-range"``: the formula on pixel values scaled to 0..1, its shift scaled back to
+      0..255, i.e. λ = eigenvalue / 255: the convention of re-implementations, whose ImageNet
+      values (`CIRCULATED_IMAGENET_EIGENVALUES`) are fb.resnet.torch's 0..1 eigenvalues × 255.
+      Its shifts are a few times smaller (the §4.1 chapter measures both on real photographs).
     """
     eigenvalues = torch.as_tensor(eigenvalues, dtype=torch.float64)
     if reading == "unit-range":

@@ -167,9 +167,9 @@ def test_lighting_refuses_integer_images_and_wrong_eigen_shapes():
 def test_unit_range_reading_turns_0_to_1_eigenvalues_into_the_circulated_0_to_255_values():
     """fb.resnet.torch's eigenvalues of 0..1 pixels, as eigenvalues of 0..255 pixels (× 255²)."""
     eigenvalues_255 = torch.tensor([0.2175, 0.0188, 0.0045], dtype=torch.float64) * 255**2
-    lambdas = lighting_lambdas(eigenvalues_255)
+    lambdas = lighting_lambdas(eigenvalues_255, "unit-range")
     np.testing.assert_allclose(lambdas.numpy(), CIRCULATED_IMAGENET_EIGENVALUES, rtol=1e-3)
-    stdevs = lighting_lambdas(eigenvalues_255, "2012-code")
+    stdevs = lighting_lambdas(eigenvalues_255)  # the default: the 2012 code's standard deviations
     np.testing.assert_allclose(stdevs.numpy(), np.sqrt(eigenvalues_255.numpy()))
     with pytest.raises(AlexNetError, match="unit-range"):
         lighting_lambdas(eigenvalues_255, "literal")
