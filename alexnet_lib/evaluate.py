@@ -15,10 +15,15 @@ from torch import nn
 
 from .augment import TenCrop
 from .config import device_name, display_path, get_device
-from .errors import AlexNetError
+from .data.batches import batch_loader
+from .data.store import open_prepared
+from .errors import AlexNetError, OneLineParser
+from .models import TwoTowerAlexNet
+from .recipe import TrainConfig, build_model
+from .run_folder import load_checkpoint
 
 
-def _true_label_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def true_label_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """How many classes score at least as high as the true one (0 = the true label is alone on top).
 
     Ties count against the model: a class tied with the true label ranks above it. So a net whose
@@ -60,7 +65,7 @@ def topk_errors(
     Ties: a class whose score equals the true label's counts as ranked above it, so ties never
     help. Raises `AlexNetError` when a k is below 1 or above the number of classes.
     """
-    ranks = _true_label_ranks(logits, targets)
+    ranks = true_label_ranks(logits, targets)
     _check_ks(ks, logits.shape[1])
     return _errors_from_ranks(ranks, ks)
 
@@ -73,7 +78,8 @@ def evaluate(
 ) -> dict[int, float]:
     """Paper §2: top-k errors of ``model`` over every (images, labels) batch of ``loader``.
 
-    Runs in eval mode (dropout off) under ``torch.no_grad`` on ``device``, by default
+    Runs in eval mode (dropout at its test-time rule: `PaperDropout` multiplies by 1 - p,
+    ``nn.Dropout`` passes everything) under ``torch.no_grad`` on ``device``, by default
     `get_device()`; moves the model there, and restores its train/eval mode afterwards. A model
     whose parameters lie on several devices (`TwoTowerAlexNet`) stays where it is; its inputs go
     to ``device``.
@@ -90,7 +96,7 @@ def evaluate(
                 logits = model(images.to(device))
                 if not ranks:  # the first batch tells how many classes there are
                     _check_ks(ks, logits.shape[-1])
-                ranks.append(_true_label_ranks(logits, labels.to(device)).cpu())
+                ranks.append(true_label_ranks(logits, labels.to(device)).cpu())
     finally:
         model.train(was_training)
     if not ranks:
@@ -120,7 +126,9 @@ class CentreCrop(nn.Module):
 
 
 # Paper §6 (Table 2) and the published single-net results on the ILSVRC-2012 validation set, as
-# (who, views, top-1 error, top-5 error); PAPER.md gives the sources. "views": None = not stated.
+# (who, views, top-1 error, top-5 error). Sources: the paper; the log of the authors' cuda-convnet run
+# (computerhistory/AlexNet-Source-Code); Caffe's bvlc_alexnet model card; torchvision's AlexNet_Weights
+# documentation (accuracies 56.522% / 79.066%). "views": None = not stated.
 PUBLISHED_ILSVRC2012_VAL = (
     ("paper: 1 CNN (Table 2)", None, 0.407, 0.182),
     ("the 2012 code's log (cuda-convnet)", 1, 0.4066, 0.1821),
@@ -141,10 +149,6 @@ def evaluate_checkpoint(
     their softmax averaged, `TenCrop`). Returns ``({views: {1: top-1, 5: top-5}}, info)``; info
     says which checkpoint, data and device.
     """
-    from .data.prepare import open_prepared
-    from .models import TwoTowerAlexNet
-    from .train import TrainConfig, batch_loader, build_model, load_checkpoint
-
     device = torch.device(device) if device is not None else get_device()
     checkpoint = load_checkpoint(path)
     config = TrainConfig(**checkpoint["config"])
@@ -204,8 +208,6 @@ def table2(results: dict[int, dict[int, float]], info: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: the table of `table2` for one checkpoint; errors print one line."""
-    from .train import OneLineParser
-
     parser = OneLineParser(prog="python -m alexnet_lib.evaluate",
                            description="Top-1 / top-5 error of a trained checkpoint (§6, Table 2).")
     parser.add_argument("--checkpoint", required=True, metavar="PATH", help="checkpoint.pt or best.pt of a run")

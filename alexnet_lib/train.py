@@ -24,18 +24,14 @@ its folder (``--out``, default ``runs/<profile>/``), only from the first process
 * ``log.csv``: one row per epoch; ``tensorboard/``: the same curves, if TensorBoard is installed.
 """
 
-from __future__ import annotations
-
 import argparse
 import contextlib
-import csv
-import io
 import math
 import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,272 +39,19 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .augment import augment_batch, lighting_lambdas
-from .config import (PROFILES, device_name, display_path, get_device, get_profile,
-                     keep_freed_memory, runs_root)
-from .errors import AlexNetError
-from .evaluate import CentreCrop, _true_label_ranks, evaluate
-from .models import AlexNet, OneGPUAlexNet, TwoTowerAlexNet
+from .config import PROFILES, device_name, display_path, keep_freed_memory, runs_root
+from .data.batches import batch_loader, epoch_batches
+from .data.store import open_prepared, prepared_root
+from .distributed import gather, init_distributed, sum_over_processes
+from .errors import AlexNetError, OneLineParser
+from .evaluate import CentreCrop, evaluate, true_label_ranks
 from .optim import DivideOnPlateau, PaperSGD, StepDrops
-
-
-@dataclass
-class TrainConfig:
-    """Paper §4-§5: one training run. The defaults are the paper's recipe."""
-
-    # What to train on, where to write (None: the profile's prepared store, runs/<profile>/)
-    profile: str = "smoke"
-    data: str | None = None
-    out: str | None = None
-    # The net (§3, §4.2, §5)
-    model: str = "paper"  # "paper" (AlexNet, §3.5), "one-gpu" (§3.2's half-width net), "two-tower"
-    init: str = "paper"  # §5's N(0, 0.01) weights, biases 1 or 0; "pytorch": torch's layer defaults
-    dropout: float = 0.5
-    dropout_rule: str = "paper"  # §4.2's "multiply by 0.5 at test time"; "inverted": nn.Dropout
-    remove_conv: str | None = None  # §7's depth ablation: "conv2", "conv3" or "conv4" (paper net only)
-    # Learning (§5)
-    epochs: int = 90
-    batch_size: int = 128
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 0.0005
-    schedule: str = "plateau"  # divide by 10 when val error stalls; "2012": after epochs 25, 51, 79
-    patience: int = 3  # epochs without improvement before a division (the paper gives none)
-    max_drops: int = 3
-    lighting: float = 0.1  # §4.1: the standard deviation of the PCA-lighting alphas
-    epoch_images: int | None = None  # train on this many images per epoch (None: all of them)
-    seed: int = 0
-    # Speed: the same recipe, executed faster
-    bf16: bool | None = None  # autocast to bfloat16; None: on CUDA yes, on the CPU no
-    channels_last: bool = True
-    compile: bool = False
-    workers: int | None = None  # data-reading processes per GPU; None: on CUDA its share of the
-    # cores (<= 8), on the CPU 0 (the net needs every core; decoding is ~1% of a CPU step)
-    # Checkpoints and logs
-    checkpoint_every: int = 2000  # steps, besides the end of every epoch
-    log_every: int = 20  # steps between loss checks and progress-bar updates (each waits for the GPU)
-    progress: bool = True
-
-    def check(self) -> None:
-        """Raise `AlexNetError`, naming the flag, for a value no run can use."""
-        positive = {"epochs": self.epochs, "batch-size": self.batch_size,
-                    "checkpoint-every": self.checkpoint_every, "log-every": self.log_every,
-                    "epoch-images": self.epoch_images}
-        for flag, value in positive.items():
-            if value is not None and value < 1:
-                raise AlexNetError(f"--{flag} {value}: use a whole number >= 1.")
-        if self.workers is not None and self.workers < 0:
-            raise AlexNetError(f"--workers {self.workers}: use 0 (read in this process) or more.")
-        if not self.lr > 0:
-            raise AlexNetError(f"--lr {self.lr}: use a learning rate > 0 (the paper's: 0.01).")
-        if self.profile not in PROFILES:
-            get_profile(self.profile)  # raises, naming the profiles
-        for name, allowed in (("model", MODELS), ("init", INITS), ("schedule", SCHEDULES)):
-            if getattr(self, name) not in allowed:
-                raise AlexNetError(f"--{name} {getattr(self, name)}: choose one of {', '.join(allowed)}.")
-
-
-# What a profile changes in the recipe, for its data and hardware. `paper` changes nothing.
-PROFILE_DEFAULTS = {
-    # The generated stand-in (10 classes, 400 training images) on a CPU in minutes. With the
-    # paper's init the loss stays at ln(10) for longer than that (batch 16, lr 0.01 or 0.00125:
-    # after 3-4 epochs val top-1 error is still 90%, chance); PyTorch's init learns in two.
-    "smoke": dict(init="pytorch", epochs=10, batch_size=16, checkpoint_every=100),
-    # Imagenette (10 real ImageNet classes, ~9,500 training images) on one GPU.
-    "course": dict(),
-    "paper": dict(),
-}
-
-MODELS = {"paper": AlexNet, "one-gpu": OneGPUAlexNet, "two-tower": TwoTowerAlexNet}
-INITS = ("paper", "pytorch")
-SCHEDULES = ("plateau", "2012")
-# Settings that only change how fast (or for how long) a run goes: --resume accepts new values.
-RESUMABLE = {"data", "out", "epochs", "bf16", "channels_last", "compile", "workers",
-             "checkpoint_every", "log_every", "progress"}
-
-
-def make_config(**flags) -> TrainConfig:
-    """The run's settings: `TrainConfig`'s defaults, then the profile's, then ``flags``."""
-    profile = get_profile(flags.get("profile")).name
-    return TrainConfig(**{**PROFILE_DEFAULTS[profile], **flags, "profile": profile})
-
-
-def book_run(profile: str | None = None) -> TrainConfig:
-    """The run the §6 and §6.1 chapters share: one checkpoint, trained by whichever page runs first.
-
-    Under ``smoke``: the smoke recipe cut to two epochs, in ``runs/smoke-qualitative``, without
-    progress bars. Under ``course`` and ``paper``: the profile's whole run, in ``runs/<profile>``,
-    where ``python -m alexnet_lib.train --profile <profile>`` puts it.
-    """
-    profile = get_profile(profile).name
-    if profile == "smoke":
-        return make_config(profile=profile, epochs=2, out=str(runs_root() / "smoke-qualitative"),
-                           progress=False)
-    return make_config(profile=profile, out=str(runs_root() / profile))
-
-
-# --- Data: a seeded order per epoch, read a batch at a time ------------------------------------
-
-def epoch_batches(
-    num_images: int, batch_size: int, seed: int, epoch: int,
-    *, rank: int = 0, world: int = 1, epoch_images: int | None = None,
-) -> list[list[int]]:
-    """Paper §5: the training batches of ``epoch`` (from 0), as lists of image indices.
-
-    The order is a permutation drawn from (``seed``, ``epoch``) alone: any process can recompute
-    any epoch's batches, which is what makes resuming exact. Only whole batches (the last,
-    partial one is dropped; it comes back in another epoch's order). ``epoch_images`` keeps the
-    first so many images of the permutation. With ``world`` processes each global batch is cut
-    into ``world`` equal parts and process ``rank`` takes its part, so together they see what one
-    process would.
-    """
-    order = np.random.default_rng([seed, epoch]).permutation(num_images)[:epoch_images]
-    part = batch_size // world
-    return [order[b * batch_size + rank * part: b * batch_size + (rank + 1) * part].tolist()
-            for b in range(len(order) // batch_size)]
-
-
-def batch_loader(split, batches: list[list[int]], workers: int = 0, pin_memory: bool = False):
-    """The ``batches`` of a prepared split as (uint8 images, labels), read in order by
-    ``workers`` processes (0: this one); one ``split[indices]`` read per batch.
-
-    The loader has its own random generator, so creating one never moves the global random
-    state (dropout's): a resumed run draws the same masks as an uninterrupted one.
-    """
-    return DataLoader(split, sampler=batches, batch_size=None, num_workers=workers,
-                      pin_memory=pin_memory, generator=torch.Generator())
-
-
-# --- The net ----------------------------------------------------------------------------------
-
-def build_model(config: TrainConfig, num_classes: int, device: torch.device) -> nn.Module:
-    """Paper §3.5 and §5: the net ``config.model`` names, initialised as ``config.init`` says.
-
-    ``two-tower`` puts one tower on each of the first two GPUs (§3.2's model parallelism); the
-    others go to ``device``. ``init="paper"`` is §5's (the nets' own, `init_paper_`);
-    ``init="pytorch"`` resets every conv and linear layer to PyTorch's default (uniform weights
-    and biases scaled by 1/sqrt(fan-in), as torchvision's alexnet starts): not the paper's, but it
-    learns at once where the paper's init can leave the loss flat for a long time (PAPER.md).
-    """
-    knobs = dict(dropout=config.dropout, dropout_rule=config.dropout_rule)
-    if config.remove_conv:
-        if config.model != "paper":
-            raise AlexNetError(
-                f"--remove-conv {config.remove_conv} is §7's ablation of the paper net: use it "
-                f"with --model paper, not --model {config.model}."
-            )
-        knobs["remove_conv"] = config.remove_conv
-    if config.model == "two-tower":
-        if device.type != "cuda" or torch.cuda.device_count() < 2:
-            found = torch.cuda.device_count() if torch.cuda.is_available() else 0
-            raise AlexNetError(
-                f"--model two-tower puts one tower on each of two GPUs, but {found} GPU(s) are "
-                "visible: use --model paper (the same net with grouped convolutions, one device)."
-            )
-        net = TwoTowerAlexNet(("cuda:0", "cuda:1"), num_classes, **knobs)
-    else:
-        net = MODELS[config.model](num_classes, **knobs).to(device)
-    if config.init == "pytorch":
-        for module in net.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                module.reset_parameters()
-    return net
-
-
-def input_device(model: nn.Module, device: torch.device) -> torch.device:
-    """Where the net's input goes: its first tower's device for the two-tower net."""
-    return model.devices[0] if isinstance(model, TwoTowerAlexNet) else device
-
-
-# --- Checkpoints -------------------------------------------------------------------------------
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Write ``state`` to ``path`` atomically: to ``path.partial``, synced, then renamed.
-
-    A kill at any moment leaves either the previous checkpoint or the new one, never half of one.
-    """
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "wb") as file:
-        torch.save(state, file)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(partial, path)
-
-
-def load_checkpoint(path: str | Path, mmap: bool = False) -> dict:
-    """Read a checkpoint that `train` wrote (tensors and plain values only: safe to load).
-
-    ``mmap``: map the file instead of reading it (cheap when only a few entries are needed).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise AlexNetError(f"No checkpoint at {path}: train one with python -m alexnet_lib.train.")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except Exception as err:  # truncated, or not a checkpoint at all
-        raise AlexNetError(f"Cannot read the checkpoint {path}: {err}".splitlines()[0]) from None
-
-
-def _random_states(augment_rng: torch.Generator) -> dict:
-    """Every random state a run draws from: torch (dropout), CUDA, NumPy, Python, augmentation."""
-    np_state = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]],
-        "python": random.getstate(),
-        "augment": augment_rng.get_state(),
-    }
-
-
-def _set_random_states(states: dict, augment_rng: torch.Generator) -> None:
-    torch.set_rng_state(states["torch"])
-    if states["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-    name, keys, *rest = states["numpy"]
-    np.random.set_state((name, keys.numpy(), *rest))
-    version, internal, gauss = states["python"]
-    random.setstate((version, tuple(internal), gauss))
-    augment_rng.set_state(states["augment"])
-
-
-# --- Several processes (torchrun) ---------------------------------------------------------------
-
-def _init_distributed() -> tuple[int, int, torch.device]:
-    """(rank, world size, device) of this process; under torchrun, joins the process group."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1, get_device()
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local_rank)
-        device, backend = torch.device("cuda", local_rank), "nccl"
-    else:
-        device, backend = torch.device("cpu"), "gloo"
-    dist.init_process_group(backend)
-    return rank, world, device
-
-
-def _gather(state: dict, world: int) -> list[dict]:
-    """Every process's ``state`` (tensors and plain values), in rank order, in every process."""
-    if world == 1:
-        return [state]
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    states = [None] * world
-    dist.all_gather_object(states, buffer.getvalue())  # bytes: tensors themselves do not travel well
-    return [torch.load(io.BytesIO(data), weights_only=True) for data in states]
-
-
-def _sum_over_processes(values: list[float], device: torch.device) -> list[float]:
-    if not dist.is_initialized():
-        return values
-    total = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(total)
-    return total.tolist()
+from .recipe import INITS, MODELS, PROFILE_DEFAULTS, SCHEDULES, TrainConfig, build_model, input_device, make_config
+from .run_folder import (LOG_COLUMNS, check_same_run, check_writable, load_checkpoint, random_states,
+                         resumed_config, save_checkpoint, set_random_states, tensorboard, write_csv)
 
 
 # --- Per-epoch bookkeeping ----------------------------------------------------------------------
@@ -327,7 +70,7 @@ class _EpochMeter:
         self.pending: list[tuple[int, torch.Tensor]] = []  # (step, loss) not yet checked
 
     def add(self, step: int, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor):
-        ranks = _true_label_ranks(logits.detach().float(), labels)
+        ranks = true_label_ranks(logits.detach().float(), labels)
         k5 = min(5, logits.shape[1])
         self.sums += torch.stack([loss.detach().double() * len(labels),
                                   (ranks >= 1).sum().double(), (ranks >= k5).sum().double()])
@@ -351,7 +94,7 @@ class _EpochMeter:
         return {"sums": self.sums.tolist(), "images": self.images, "seconds": self.seconds}
 
     def summary(self, device: torch.device) -> dict:
-        loss, top1, top5, n = _sum_over_processes([*self.sums.tolist(), self.images], device)
+        loss, top1, top5, n = sum_over_processes([*self.sums.tolist(), self.images], device)
         return {"train_loss": loss / n, "train_top1": top1 / n, "train_top5": top5 / n, "images": n}
 
 
@@ -364,42 +107,6 @@ def _diverged(what: str, step: int, lr: float, saved_step: int | None, path: Pat
     )
 
 
-LOG_COLUMNS = ("epoch", "lr", "train_loss", "train_top1", "train_top5", "val_top1", "val_top5",
-               "images_per_s", "seconds")
-
-
-def _write_csv(path: Path, history: list[dict]) -> None:
-    """The whole log, rewritten each epoch (atomically), so it always matches the checkpoint."""
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", newline="") as file:
-        writer = csv.DictWriter(file, LOG_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(history)
-    os.replace(partial, path)
-
-
-def _tensorboard(out: Path, step: int):
-    """A TensorBoard writer (events after ``step`` from a killed run are dropped), or None."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        print("TensorBoard is not installed (pip install tensorboard): logging to log.csv only.")
-        return None
-    return SummaryWriter(str(out / "tensorboard"), purge_step=step)
-
-
-def _check_writable(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise AlexNetError(
-            f"Cannot write to the output folder {out} ({err.strerror}): pick another with --out."
-        ) from None
-
-
 # --- The run -------------------------------------------------------------------------------------
 
 def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None = None) -> list[dict]:
@@ -410,18 +117,16 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     (`resumed_config` makes such a config). ``stop_after``: return (after a checkpoint) once the
     run has taken that many steps in all.
     """
-    from .data.prepare import open_prepared, prepared_root
-
     config.check()
-    rank, world, device = _init_distributed()
+    rank, world, device = init_distributed()
     lead = rank == 0
     out = Path(config.out or runs_root() / config.profile)
     checkpoint_path = out / "checkpoint.pt"
     if lead:
-        _check_writable(out)
+        check_writable(out)
     saved = load_checkpoint(checkpoint_path) if resume and checkpoint_path.is_file() else None
     if saved is not None:
-        _check_same_run(TrainConfig(**saved["config"]), config, out)
+        check_same_run(TrainConfig(**saved["config"]), config, out)
     elif resume and lead:
         print(f"Nothing to resume in {display_path(out)} (no checkpoint.pt): starting a new run.")
     elif checkpoint_path.is_file():
@@ -483,7 +188,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
         schedule.load_state_dict(saved["schedule"])
         epoch, batch, step, history = saved["epoch"], saved["batch"], saved["step"], saved["history"]
         meter_state = saved["processes"][rank]["meter"]
-        _set_random_states(saved["processes"][rank]["random"], augment_rng)
+        set_random_states(saved["processes"][rank]["random"], augment_rng)
     saved_step = step if saved is not None else None
     best_top1 = min((row["val_top1"] for row in history), default=math.inf)
 
@@ -493,13 +198,13 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     autocast = torch.autocast(device.type, torch.bfloat16) if bf16 else contextlib.nullcontext()
     if lead:
         _print_start(config, store, device, world, bf16, steps_per_epoch, saved_step)
-    writer = _tensorboard(out, step) if lead else None
+    writer = tensorboard(out, step) if lead else None
 
     def save(path: Path = checkpoint_path, weights_only: bool = False) -> None:
         """The first process writes; each process's random states and sums go into the checkpoint."""
         if not all(p.isfinite().all() for p in net.parameters()):
             raise _diverged("weights", step, lr, saved_step, checkpoint_path)
-        processes = _gather({"random": _random_states(augment_rng), "meter": meter.state_dict()}, world)
+        processes = gather({"random": random_states(augment_rng), "meter": meter.state_dict()}, world)
         if lead:
             state = {"config": asdict(config), "model": net.state_dict(), "epoch": epoch,
                      "batch": batch, "step": step, "history": history,
@@ -579,7 +284,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
             print(f"epoch {epoch}: loss {row['train_loss']:.3f}; top-1 / top-5 error: train "
                   f"{row['train_top1']:.1%} / {row['train_top5']:.1%}, val {val_top1:.1%} / "
                   f"{val_top5:.1%}; lr {lr:g}; {row['images_per_s']:.1f} img/s", flush=True)
-            _write_csv(out / "log.csv", history)
+            write_csv(out / "log.csv", history)
             if writer:
                 for name in LOG_COLUMNS[1:]:
                     writer.add_scalar(f"epoch/{name}", row[name], epoch)
@@ -607,35 +312,9 @@ def validate(net: nn.Module, store, device: torch.device, *, batch_size: int, wo
     loader = batch_loader(split, batches, workers, pin_memory=device.type == "cuda")
     k5 = min(5, len(store.classes))
     errors = evaluate(CentreCrop(net, store.stats.mean_image.to(device)), loader, device, ks=(1, k5))
-    misses1, misses5, count = _sum_over_processes(
+    misses1, misses5, count = sum_over_processes(
         [errors[1] * len(shard), errors[k5] * len(shard), len(shard)], device)
     return misses1 / count, misses5 / count
-
-
-def _check_same_run(saved: TrainConfig, config: TrainConfig, out: Path) -> None:
-    """A resumed run keeps its recipe: only the `RESUMABLE` settings may change."""
-    changed = [f.name for f in fields(TrainConfig)
-               if f.name not in RESUMABLE and getattr(saved, f.name) != getattr(config, f.name)]
-    if changed:
-        name = changed[0]
-        raise AlexNetError(
-            f"--{name.replace('_', '-')} {getattr(config, name)} differs from the run in "
-            f"{display_path(out)} ({getattr(saved, name)}): a resumed run keeps its recipe; start "
-            "a new run with another --out to change it."
-        )
-
-
-def resumed_config(flags: dict) -> TrainConfig:
-    """For ``--resume``: the saved run's settings, changed by the ``flags`` given (as `make_config`
-    takes them); a new run's settings when there is nothing to resume."""
-    config = make_config(**flags)
-    path = Path(config.out or runs_root() / config.profile) / "checkpoint.pt"
-    if not path.is_file():
-        return config
-    saved = TrainConfig(**load_checkpoint(path, mmap=True)["config"])
-    resumed = replace(saved, **{k: v for k, v in flags.items() if k in RESUMABLE})
-    _check_same_run(saved, replace(resumed, **flags), path.parent)
-    return resumed
 
 
 def _print_start(config, store, device, world, bf16, steps, resumed_at):
@@ -656,13 +335,6 @@ def _print_start(config, store, device, world, bf16, steps, resumed_at):
 
 # --- Command line --------------------------------------------------------------------------------
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad flag prints one line (not the usage block) and exits with status 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def parse_args(argv: list[str] | None = None) -> tuple[dict, bool, int | None]:
     """The flags given on the command line (only those), whether to resume, and --stop-after."""
     p = OneLineParser(prog="python -m alexnet_lib.train", argument_default=argparse.SUPPRESS,
@@ -673,7 +345,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[dict, bool, int | None]:
     flag("--out", metavar="DIR", help="run folder for checkpoints and logs (default: runs/<profile>)")
     flag("--resume", action="store_true", default=False, help="continue the run in --out from its checkpoint")
     flag("--stop-after", type=int, metavar="N", default=None, help="stop after N steps in all (then --resume)")
-    flag("--model", choices=list(MODELS), help="paper (default), one-gpu (§3.2), two-tower (2 GPUs)")
+    flag("--model", choices=list(MODELS), help="paper (default), one-gpu (§3.2), two-tower (2 GPUs), mini (~1/16 width: a pipeline check)")
     flag("--init", choices=list(INITS), help="paper (§5, default) or pytorch (torch's layer defaults)")
     flag("--epochs", type=int, metavar="N", help="passes over the training set (paper: 90)")
     flag("--batch-size", type=int, metavar="N", help="images per step, over all processes (paper: 128)")

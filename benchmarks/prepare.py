@@ -31,7 +31,8 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
 from alexnet_lib.config import data_root, device_name
 from alexnet_lib.data.photos import photographs
-from alexnet_lib.data.prepare import open_prepared, prepare_imagenet
+from alexnet_lib.data.prepare import prepare_imagenet
+from alexnet_lib.data.store import open_prepared
 from alexnet_lib.data.standin import STANDIN_CLASSES, make_standin
 
 

@@ -46,9 +46,10 @@ import torch
 
 from alexnet_lib.config import KEEP_FREED, device_name, get_device, get_profile
 from alexnet_lib.data.imagenet import imagenet_root
-from alexnet_lib.data.prepare import open_prepared, prepared_root
+from alexnet_lib.data.store import open_prepared, prepared_root
 from alexnet_lib.models import AlexNet, layer_table
-from alexnet_lib.train import make_config, train
+from alexnet_lib.recipe import make_config
+from alexnet_lib.train import train
 
 
 # The malloc settings our trainer makes on the CPU (keep_freed_memory), as environment variables

@@ -145,7 +145,8 @@ def trained_checkpoint(tmp_path_factory):
     """One training step of the paper net on a tiny prepared stand-in (2 train + 1 val per class)."""
     from alexnet_lib.data.prepare import prepare_imagenet
     from alexnet_lib.data.standin import make_standin
-    from alexnet_lib.train import make_config, train
+    from alexnet_lib.recipe import make_config
+    from alexnet_lib.train import train
 
     root = tmp_path_factory.mktemp("evaluate")
     make_standin(root / "standin", train_per_class=2, val_per_class=1, cifar_train_per_batch=10, cifar_test=10)

@@ -206,17 +206,18 @@ def test_bad_groups_is_refused():
         AlexNet(lrn_groups=3)
 
 
-def test_lrn_groups_2_normalises_within_each_tower(model):
-    towers = AlexNet(lrn_groups=2).features
+def test_lrn_normalises_within_each_tower_by_default(model):
+    towers = model.features  # the paper net: LRN within each of its two towers, as each GPU did
     assert towers.lrn1.groups == 2 and towers.lrn2.groups == 2
-    assert model.features.lrn1.groups == 1  # default: the formula across all maps
+    across = AlexNet(lrn_groups=1).features  # the one-device reading: across all maps
+    assert AlexNet(groups=1).features.lrn1.groups == 1  # one tower: nothing to split
     # conv1's 96 maps: a change in tower 2's maps leaves tower 1's normalised maps alone.
     torch.manual_seed(3)
     a = torch.randn(1, 96, 5, 5).relu() * 50
     perturbed = a.clone()
     perturbed[:, 48:] *= 3
     assert torch.equal(towers.lrn1(a)[:, :48], towers.lrn1(perturbed)[:, :48])
-    assert not torch.equal(model.features.lrn1(a)[:, :48], model.features.lrn1(perturbed)[:, :48])
+    assert not torch.equal(across.lrn1(a)[:, :48], across.lrn1(perturbed)[:, :48])
 
 
 def test_eval_mode_is_deterministic_and_train_mode_drops_out(model):
@@ -283,7 +284,7 @@ def grouped_and_towers():
     # float64: in float32 the two nets' sums round differently, so ReLU and max-pool can route a
     # gradient another way (conv1's off by 0.45% on an AVX2 CPU); in float64 they agree to ~1e-15.
     torch.manual_seed(0)
-    grouped = fan_in_init_(AlexNet(10, groups=2, lrn_groups=2, dropout=0.0))
+    grouped = fan_in_init_(AlexNet(10, dropout=0.0))  # the paper net's defaults: 2 towers, LRN in each
     towers = TwoTowerAlexNet.from_grouped(grouped, devices=("cpu", "cpu"))
     return grouped.double(), towers.double()  # split first: the towers' layers are float32
 
@@ -341,7 +342,7 @@ def test_two_tower_layout_kernels_per_tower_and_devices():
 
 def test_two_tower_refuses_cross_tower_lrn_and_wrong_devices():
     with pytest.raises(AlexNetError, match="lrn_groups=2"):
-        TwoTowerAlexNet.from_grouped(AlexNet(groups=2))  # LRN across all 96 maps: not two towers
+        TwoTowerAlexNet.from_grouped(AlexNet(lrn_groups=1))  # LRN across all 96 maps: not two towers
     with pytest.raises(AlexNetError, match="lrn_groups=2"):
         TwoTowerAlexNet.from_grouped(AlexNet(groups=1, lrn_groups=2))
     with pytest.raises(AlexNetError, match="two devices"):

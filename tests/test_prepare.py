@@ -17,7 +17,8 @@ from PIL import Image
 from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
 from alexnet_lib.config import REPO_ROOT
-from alexnet_lib.data.prepare import open_prepared, prepare_imagenet, prepared_root
+from alexnet_lib.data.prepare import prepare_imagenet
+from alexnet_lib.data.store import open_prepared, prepared_root
 from alexnet_lib.data.stats import compute_dataset_stats
 from alexnet_lib.errors import AlexNetError
 from alexnet_lib.preprocess import paper_preprocess, to_uint8_tensor

@@ -14,14 +14,22 @@ import pytest
 import torch
 
 from alexnet_lib.config import REPO_ROOT
+from alexnet_lib.data.batches import epoch_batches
 from alexnet_lib.data.prepare import prepare_imagenet
 from alexnet_lib.data.standin import make_standin
 from alexnet_lib.errors import AlexNetError
-from alexnet_lib.train import TrainConfig, book_run, build_model, epoch_batches, main, make_config, train
+from alexnet_lib.models import TwoTowerAlexNet
+from alexnet_lib.recipe import TrainConfig, book_run, build_model, make_config
+from alexnet_lib.train import main, train
 
 # A run small enough for two CPU cores: 2 epochs of 2 steps of 4 images, a checkpoint every 3 steps
 # (so one falls in the middle of the second epoch), the paper net and recipe otherwise.
-TINY_RUN = ["--epochs", "2", "--batch-size", "4", "--epoch-images", "8", "--checkpoint-every", "3",
+# The real pipeline (store, augmentation, checkpoints, several processes) with the "mini" net (the
+# paper net's layers at ~1/16 width): a run in seconds, so the faults below can each be a real run.
+TINY_RUN = ["--model", "mini", "--epochs", "2", "--batch-size", "4", "--epoch-images", "8",
+            "--checkpoint-every", "3", "--lr", "0.01", "--workers", "0", "--no-progress"]
+# Long enough (10 epochs of 5 steps) for a kill to land mid-run, a checkpoint every 3 steps.
+LONG_RUN = ["--model", "mini", "--epochs", "10", "--batch-size", "4", "--checkpoint-every", "3",
             "--lr", "0.01", "--workers", "0", "--no-progress"]
 
 
@@ -76,34 +84,32 @@ def test_processes_split_each_batch_of_the_one_process_order():
 # --- checkpoints ------------------------------------------------------------------------------
 
 def test_resume_after_kill_9_ends_with_the_weights_of_an_uninterrupted_run(tiny_store, tmp_path):
-    whole = train_cli(*TINY_RUN, "--data", tiny_store, "--out", tmp_path / "whole")
+    whole = train_cli(*LONG_RUN, "--data", tiny_store, "--out", tmp_path / "whole")
     assert whole.returncode == 0, whole.stderr
 
-    # The same run, killed (SIGKILL: no cleanup) as soon as the step-3 checkpoint exists
+    # The same run, killed (SIGKILL: no cleanup) as soon as a checkpoint exists
     killed = tmp_path / "killed"
-    run = train_cli(*TINY_RUN, "--data", tiny_store, "--out", killed,
+    run = train_cli(*LONG_RUN, "--data", tiny_store, "--out", killed,
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and run.poll() is None:
-        checkpoint = killed / "checkpoint.pt"
-        if checkpoint.is_file() and torch.load(checkpoint, weights_only=True, mmap=True)["step"] == 3:
-            break
-        time.sleep(0.05)
+    while time.monotonic() < deadline and run.poll() is None and not (killed / "checkpoint.pt").is_file():
+        time.sleep(0.01)
     run.send_signal(signal.SIGKILL)
     assert run.wait() == -signal.SIGKILL, "the run ended before it could be killed"
-    assert load(killed / "checkpoint.pt")["step"] == 3  # epoch 2, batch 1: mid-epoch
+    step = load(killed / "checkpoint.pt")["step"]
+    assert 3 <= step < 50, step  # somewhere in the run's 50 steps
 
-    resumed = train_cli(*TINY_RUN, "--data", tiny_store, "--out", killed, "--resume")
+    resumed = train_cli(*LONG_RUN, "--data", tiny_store, "--out", killed, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert "resumed at step 3" in resumed.stdout
+    assert f"resumed at step {step}" in resumed.stdout
 
-    assert_same_end(tmp_path / "whole", killed)
+    assert_same_end(tmp_path / "whole", killed, steps=50, epochs=10)
 
 
-def assert_same_end(whole, resumed):
+def assert_same_end(whole, resumed, steps=4, epochs=2):
     """The two runs' last checkpoints hold the same weights, velocities and log (timings aside)."""
     a, b = load(whole / "checkpoint.pt"), load(resumed / "checkpoint.pt")
-    assert a["step"] == b["step"] == 4 and a["epoch"] == b["epoch"] == 2
+    assert a["step"] == b["step"] == steps and a["epoch"] == b["epoch"] == epochs
     assert a["model"].keys() == b["model"].keys()
     for name in a["model"]:
         assert torch.equal(a["model"][name], b["model"][name]), name
@@ -113,7 +119,7 @@ def assert_same_end(whole, resumed):
     assert [{k: v for k, v in row.items() if k not in timing} for row in a["history"]] == [
         {k: v for k, v in row.items() if k not in timing} for row in b["history"]]
     log = (resumed / "log.csv").read_text().splitlines()
-    assert log[0].startswith("epoch,lr,train_loss") and len(log) == 3  # header + 2 epochs
+    assert log[0].startswith("epoch,lr,train_loss") and len(log) == 1 + epochs  # header + epochs
 
 
 def test_two_processes_stopped_and_resumed_end_like_an_uninterrupted_pair(tiny_store, tmp_path):
@@ -134,8 +140,8 @@ def test_two_processes_stopped_and_resumed_end_like_an_uninterrupted_pair(tiny_s
 
 def test_diverged_run_stops_with_one_line_and_keeps_the_last_good_checkpoint(tiny_store, tmp_path):
     out = tmp_path / "diverged"
-    run = train_cli("--epochs", "1", "--batch-size", "4", "--epoch-images", "12", "--lr", "1e6",
-                    "--checkpoint-every", "1", "--workers", "0", "--no-progress",
+    run = train_cli("--model", "mini", "--epochs", "1", "--batch-size", "4", "--epoch-images", "12",
+                    "--lr", "1e6", "--checkpoint-every", "1", "--workers", "0", "--no-progress",
                     "--data", tiny_store, "--out", out)
     assert run.returncode == 1
     lines = run.stderr.strip().splitlines()
@@ -216,6 +222,16 @@ def test_smoke_run_beats_chance_clearly(tmp_path):
     # 100 validation images of 10 classes: chance is 90% top-1 and 50% top-5 error
     assert history[-1]["val_top1"] <= 0.75 and history[-1]["val_top5"] <= 0.25, history[-1]
     assert history[-1]["train_loss"] < history[0]["train_loss"] < np.log(10) + 0.1
+
+
+def test_the_trainers_paper_model_is_the_two_tower_net():
+    # The trainer's --model paper is the net the two GPUs computed: conv2/4/5 in two towers and LRN
+    # within each tower (test_models checks that this AlexNet and TwoTowerAlexNet agree in float64).
+    net = build_model(make_config(profile="paper"), 1000, torch.device("cpu"))
+    f = net.features
+    assert (f.conv2.groups, f.conv4.groups, f.conv5.groups, f.conv3.groups) == (2, 2, 2, 1)
+    assert f.lrn1.groups == f.lrn2.groups == 2
+    assert TwoTowerAlexNet.from_grouped(net).fc8.out_features == 1000  # refuses any other net
 
 
 def test_remove_conv_builds_section_7_ablation_with_conv4s_parameters_gone():

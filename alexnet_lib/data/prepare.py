@@ -55,7 +55,6 @@ source, exactly, from the §2 images before JPEG encoding, without a second pass
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -64,40 +63,22 @@ import os
 import shutil
 import sys
 import time
-import warnings
-from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.io import decode_jpeg
 from tqdm.auto import tqdm
 
-from ..config import Profile, data_root, get_profile
-from ..errors import AlexNetError
+from ..errors import AlexNetError, OneLineParser
 from ..preprocess import paper_preprocess, to_uint8_tensor
 from .imagenet import imagenet_folder, imagenet_root, load_rgb
 from .stats import DatasetStats, _RGBMoments
-
-VERSION = 1  # of the store's layout; bump when it changes
-SPLITS = ("train", "val")
-FORMATS = ("jpeg", "raw")
-WORK = "_work"  # chunk records of an unfinished prepare; removed when the store is complete
-OPEN_SHARDS = 128  # shard files a reader keeps open (per process)
-
-
-def prepared_root(profile: Profile | str | None = None) -> Path:
-    """Paper §2: where the profile's prepared store lives: ``<data root>/prepared/<dataset>``.
-
-    E.g. ``data/prepared/standin`` under ``smoke``, ``data/prepared/ilsvrc2012`` under ``paper``.
-    """
-    profile = profile if isinstance(profile, Profile) else get_profile(profile)
-    return data_root() / "prepared" / profile.imagenet
+from .store import FORMATS, SPLITS, VERSION, WORK, PreparedStore, open_prepared, prepared_root, read_json
 
 
 # --- writing: one chunk per task --------------------------------------------------------------
@@ -208,12 +189,6 @@ def _plan(root: Path, datasets: dict, format: str, quality: int, size: int, chun
     }
 
 
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
 
 def _differences(old: dict, new: dict) -> str:
     keys = [key for key in new if key != "splits" and old.get(key) != new[key]]
@@ -315,7 +290,7 @@ def prepare_imagenet(
         raise AlexNetError(f"{root}/train and {root}/val hold different classes: they need the same <wnid> folders.")
     plan = _plan(root, datasets, format, quality, size, chunk_size)
 
-    meta, started = _read_json(out / "meta.json"), _read_json(out / WORK / "plan.json")
+    meta, started = read_json(out / "meta.json"), read_json(out / WORK / "plan.json")
     if meta is not None and {key: meta.get(key) for key in plan} == plan and not force:
         _remove_work(out)  # left if a run was killed after writing meta.json
         return open_prepared(out)
@@ -362,125 +337,12 @@ def prepare_imagenet(
     _finish(out, plan, datasets)
     return open_prepared(out)
 
-
-# --- reading ----------------------------------------------------------------------------------
-
-
-class PreparedSplit:
-    """Paper §2: one split of a prepared store: ``len``, ``labels`` and ``read(indices)``.
-
-    Picklable, so DataLoader workers can share it: the shard files are opened lazily in each
-    process and read with ``os.pread`` (no shared file offset). ``split[indices]`` returns
-    ``(read(indices), labels[indices])``, so ``DataLoader(split, sampler=BatchSampler(...),
-    batch_size=None)`` yields whole batches; ``split[i]`` returns one (image, label).
-    """
-
-    def __init__(self, folder: Path, format: str, size: int) -> None:
-        self.folder, self.format, self.size = Path(folder), format, size
-        self.labels = torch.from_numpy(np.load(self.folder / "labels.npy"))
-        self._positions = np.load(self.folder / "positions.npy")  # N × (shard, offset, length)
-        self._files: OrderedDict[int, object] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def read(self, indices: Sequence[int]) -> torch.Tensor:
-        """The images at ``indices`` (any order, repeats allowed), a uint8 N×3×S×S tensor on the CPU.
-
-        Its memory is channels_last (N×S×S×3, as JPEGs decode and as the GPU trainer wants it):
-        ``.contiguous()`` makes a channels-first copy when one is needed.
-        """
-        positions = self._positions[np.asarray(indices, dtype=np.int64).reshape(-1)].tolist()
-        if not positions:
-            return torch.empty(0, 3, self.size, self.size, dtype=torch.uint8)
-        data = torch.empty(sum(length for _, _, length in positions), dtype=torch.uint8)
-        stored, start = [], 0
-        for shard, offset, length in positions:  # one read per image, into one buffer
-            stored.append(data[start : start + length])
-            stored[-1].numpy()[:] = np.frombuffer(os.pread(self._fileno(shard), length, offset), np.uint8)
-            start += length
-        if self.format == "raw":
-            hwc = data.view(len(positions), self.size, self.size, 3)
-        else:
-            with warnings.catch_warnings():  # torchvision 0.29 deprecates its decoders for TorchCodec's;
-                warnings.simplefilter("ignore", DeprecationWarning)  # they are still 1.2× PIL's speed here
-                images = decode_jpeg(stored)  # 3×S×S views of S×S×3 memory: stacked as S×S×3, a plain
-            # copy (numpy's: torch's copy runs on every core's thread, and stalls when the cores are busy)
-            hwc = torch.from_numpy(np.stack([image.permute(1, 2, 0).numpy() for image in images]))
-        return hwc.permute(0, 3, 1, 2)
-
-    def __getitem__(self, index):
-        if isinstance(index, (int, np.integer)):
-            return self.read([index])[0], self.labels[index]
-        return self.read(index), self.labels[torch.as_tensor(index, dtype=torch.int64)]
-
-    def _fileno(self, shard: int) -> int:
-        """The shard's file descriptor; the ``OPEN_SHARDS`` most recently used stay open."""
-        file = self._files.pop(shard, None)
-        if file is None:
-            file = open(self.folder / f"{shard:05d}.{self.format}", "rb", buffering=0)
-            if len(self._files) >= OPEN_SHARDS:
-                self._files.popitem(last=False)[1].close()
-        self._files[shard] = file
-        return file.fileno()
-
-    def __getstate__(self) -> dict:
-        return {**vars(self), "_files": OrderedDict()}  # open files stay in their process
-
-
-@dataclass
-class PreparedStore:
-    """Paper §2: a prepared ImageNet: ``classes`` (wnids), ``class_names``, ``stats`` (`DatasetStats`
-    of the training split), ``source`` (real or stand-in), and its splits, via ``split(name)``."""
-
-    path: Path
-    classes: list[str]
-    class_names: list[str]
-    source: str
-    stats: DatasetStats
-    format: str
-    size: int
-    split_sizes: dict
-
-    def split(self, name: str) -> PreparedSplit:
-        if name not in self.split_sizes:
-            raise AlexNetError(f"No split {name!r} in the store {self.path}; it has {', '.join(self.split_sizes)}.")
-        return PreparedSplit(self.path / name, self.format, self.size)
-
-
-def open_prepared(path: str | Path | None = None) -> PreparedStore:
-    """Paper §2: open the store at ``path`` (default `prepared_root`) that `prepare_imagenet` wrote.
-
-    Raises `AlexNetError`, saying which command makes it, when there is none or it is unfinished.
-    """
-    path = Path(path).expanduser().resolve() if path is not None else prepared_root()
-    meta = _read_json(path / "meta.json")
-    if meta is None or meta.get("version") != VERSION:
-        state = "an unfinished or older" if meta or (path / WORK).is_dir() else "no"
-        out = "" if path == prepared_root() else f" --out {path}"
-        raise AlexNetError(
-            f"There is {state} prepared ImageNet at {path}: run `python -m alexnet_lib.data.prepare"
-            f" [--source IMAGENET_ROOT]{out}` (a killed run continues where it stopped)."
-        )
-    return PreparedStore(
-        path, meta["classes"], meta["class_names"], meta["source"], DatasetStats.load(path / "stats.pt"),
-        meta["format"], meta["size"], meta["split_sizes"],
-    )  # fmt: skip
-
-
 # --- command line -----------------------------------------------------------------------------
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse, with a bad flag reported in one line (not the usage block) and exit status 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Paper §2: the command line that prepares the store."""
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="python -m alexnet_lib.data.prepare",
         description="Prepare ImageNet once: §2's 256×256 images in a compact store, with mean image and RGB PCA.",
     )

@@ -1,0 +1,160 @@
+"""Paper §4-§5: the training recipe: one run's settings (`TrainConfig`), a profile's changes to
+them, and the net a run trains (`build_model`).
+
+`TrainConfig`'s defaults are the paper's recipe; `make_config` applies a profile's changes
+(`PROFILE_DEFAULTS`) and then the flags given. `alexnet_lib.train` runs a config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch import nn
+
+from .config import PROFILES, get_profile, runs_root
+from .errors import AlexNetError
+from .models import AlexNet, OneGPUAlexNet, TwoTowerAlexNet
+
+
+@dataclass
+class TrainConfig:
+    """Paper §4-§5: one training run. The defaults are the paper's recipe."""
+
+    # What to train on, where to write (None: the profile's prepared store, runs/<profile>/)
+    profile: str = "smoke"
+    data: str | None = None
+    out: str | None = None
+    # The net (§3, §4.2, §5)
+    model: str = "paper"  # "paper" (AlexNet(): two towers on one device, LRN within each, §3.5),
+    # "one-gpu" (§3.2's half-width net), "two-tower" (`TwoTowerAlexNet`, the same function on 2 GPUs),
+    # "mini" (not the paper's: its layers at ~1/16 of the widths, to check the pipeline in seconds)
+    init: str = "paper"  # §5's N(0, 0.01) weights, biases 1 or 0; "pytorch": torch's layer defaults
+    dropout: float = 0.5
+    dropout_rule: str = "paper"  # §4.2's "multiply by 0.5 at test time"; "inverted": nn.Dropout
+    remove_conv: str | None = None  # §7's depth ablation: "conv2", "conv3" or "conv4" (paper net only)
+    # Learning (§5)
+    epochs: int = 90
+    batch_size: int = 128
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0005
+    schedule: str = "plateau"  # divide by 10 when val error stalls; "2012": after epochs 25, 51, 79
+    patience: int = 3  # epochs without improvement before a division (the paper gives none)
+    max_drops: int = 3
+    lighting: float = 0.1  # §4.1: the standard deviation of the PCA-lighting alphas
+    epoch_images: int | None = None  # train on this many images per epoch (None: all of them)
+    seed: int = 0
+    # Speed: the same recipe, executed faster
+    bf16: bool | None = None  # autocast to bfloat16; None: on CUDA yes, on the CPU no
+    channels_last: bool = True
+    compile: bool = False
+    workers: int | None = None  # data-reading processes per GPU; None: on CUDA its share of the
+    # cores (<= 8), on the CPU 0 (the net needs every core; decoding is ~1% of a CPU step)
+    # Checkpoints and logs
+    checkpoint_every: int = 2000  # steps, besides the end of every epoch
+    log_every: int = 20  # steps between loss checks and progress-bar updates (each waits for the GPU)
+    progress: bool = True
+
+    def check(self) -> None:
+        """Raise `AlexNetError`, naming the flag, for a value no run can use."""
+        positive = {"epochs": self.epochs, "batch-size": self.batch_size,
+                    "checkpoint-every": self.checkpoint_every, "log-every": self.log_every,
+                    "epoch-images": self.epoch_images}
+        for flag, value in positive.items():
+            if value is not None and value < 1:
+                raise AlexNetError(f"--{flag} {value}: use a whole number >= 1.")
+        if self.workers is not None and self.workers < 0:
+            raise AlexNetError(f"--workers {self.workers}: use 0 (read in this process) or more.")
+        if not self.lr > 0:
+            raise AlexNetError(f"--lr {self.lr}: use a learning rate > 0 (the paper's: 0.01).")
+        if self.profile not in PROFILES:
+            get_profile(self.profile)  # raises, naming the profiles
+        for name, allowed in (("model", MODELS), ("init", INITS), ("schedule", SCHEDULES)):
+            if getattr(self, name) not in allowed:
+                raise AlexNetError(f"--{name} {getattr(self, name)}: choose one of {', '.join(allowed)}.")
+
+
+# What a profile changes in the recipe, for its data and hardware. `paper` changes nothing.
+PROFILE_DEFAULTS = {
+    # The generated stand-in (10 classes, 400 training images) on a CPU in minutes. With the
+    # paper's init the loss stays at ln(10) for longer than that (batch 16, lr 0.01 or 0.00125:
+    # after 3-4 epochs val top-1 error is still 90%, chance); PyTorch's init learns in two.
+    "smoke": dict(init="pytorch", epochs=10, batch_size=16, checkpoint_every=100),
+    # Imagenette (10 real ImageNet classes, ~9,500 training images) on one GPU.
+    "course": dict(),
+    "paper": dict(),
+}
+
+# "mini" is not a net of the paper: AlexNet's layers, input size, towers and init at ~1/16 of its
+# widths (31,090 parameters at 10 classes, not 61 million), so that a run of the real pipeline (store,
+# augmentation, checkpoints, resume, several processes) takes seconds: the tests and dry runs use it.
+MODELS = {"paper": AlexNet, "one-gpu": OneGPUAlexNet, "two-tower": TwoTowerAlexNet,
+          "mini": partial(AlexNet, widths=(6, 16, 24, 24, 16), hidden=32)}
+INITS = ("paper", "pytorch")
+SCHEDULES = ("plateau", "2012")
+# Settings that only change how fast (or for how long) a run goes: --resume accepts new values.
+RESUMABLE = {"data", "out", "epochs", "bf16", "channels_last", "compile", "workers",
+             "checkpoint_every", "log_every", "progress"}
+
+
+def make_config(**flags) -> TrainConfig:
+    """The run's settings: `TrainConfig`'s defaults, then the profile's, then ``flags``."""
+    profile = get_profile(flags.get("profile")).name
+    return TrainConfig(**{**PROFILE_DEFAULTS[profile], **flags, "profile": profile})
+
+
+def book_run(profile: str | None = None) -> TrainConfig:
+    """The run the §6 and §6.1 chapters share: one checkpoint, trained by whichever page runs first.
+
+    Under ``smoke``: the smoke recipe cut to two epochs, in ``runs/smoke-qualitative``, without
+    progress bars. Under ``course`` and ``paper``: the profile's whole run, in ``runs/<profile>``,
+    where ``python -m alexnet_lib.train --profile <profile>`` puts it.
+    """
+    profile = get_profile(profile).name
+    if profile == "smoke":
+        return make_config(profile=profile, epochs=2, out=str(runs_root() / "smoke-qualitative"),
+                           progress=False)
+    return make_config(profile=profile, out=str(runs_root() / profile))
+
+
+def build_model(config: TrainConfig, num_classes: int, device: torch.device) -> nn.Module:
+    """Paper §3.5 and §5: the net ``config.model`` names, initialised as ``config.init`` says.
+
+    ``two-tower`` puts one tower on each of the first two GPUs (§3.2's model parallelism); the
+    others go to ``device``. ``init="paper"`` is §5's (the nets' own, `init_paper_`);
+    ``init="pytorch"`` resets every conv and linear layer to PyTorch's default (uniform weights
+    and biases scaled by 1/sqrt(fan-in), as torchvision's alexnet starts): not the paper's, but it
+    learns at once where the paper's init can leave the loss flat for a long time (the §5 chapter,
+    book/10_learning.ipynb; Caffe's replica started its biases at 0.1 instead of 1 for that reason).
+    """
+    knobs = dict(dropout=config.dropout, dropout_rule=config.dropout_rule)
+    if config.remove_conv:
+        if config.model not in ("paper", "mini"):
+            raise AlexNetError(
+                f"--remove-conv {config.remove_conv} is §7's ablation of the paper net: use it "
+                f"with --model paper, not --model {config.model}."
+            )
+        knobs["remove_conv"] = config.remove_conv
+    if config.model == "two-tower":
+        if device.type != "cuda" or torch.cuda.device_count() < 2:
+            found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            raise AlexNetError(
+                f"--model two-tower puts one tower on each of two GPUs, but {found} GPU(s) are "
+                "visible: use --model paper (the same net with grouped convolutions, one device)."
+            )
+        net = TwoTowerAlexNet(("cuda:0", "cuda:1"), num_classes, **knobs)
+    else:
+        net = MODELS[config.model](num_classes, **knobs).to(device)
+    if config.init == "pytorch":
+        for module in net.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                module.reset_parameters()
+    return net
+
+
+def input_device(model: nn.Module, device: torch.device) -> torch.device:
+    """Where the net's input goes: its first tower's device for the two-tower net."""
+    return model.devices[0] if isinstance(model, TwoTowerAlexNet) else device
+
