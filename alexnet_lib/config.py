@@ -139,6 +139,17 @@ def display_path(path: Path) -> str:
     return str(path)
 
 
+def recorded(name: str) -> dict:
+    """A measured figure the chapters quote, from ``benchmarks/recorded.json``: its ``value``, ``unit``,
+    ``what``, ``command``, ``machine``, ``torch`` and ``date`` (benchmarks/README.md reports them)."""
+    import json
+
+    figures = json.loads((REPO_ROOT / "benchmarks" / "recorded.json").read_text())["figures"]
+    if name not in figures:
+        raise AlexNetError(f"No recorded figure {name!r} in benchmarks/recorded.json; it has {', '.join(figures)}.")
+    return figures[name]
+
+
 def banner(profile: Profile | None = None) -> str:
     """The first output of every chapter: which profile, device and data this page ran on."""
     profile = profile or get_profile()

@@ -8,6 +8,7 @@ ratio or rate it exists to report.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -58,3 +59,20 @@ def test_prepare_prints_read_rates_of_both_formats(tmp_path):
                         data=tmp_path)
     assert re.fullmatch(rf"prepare: photos, read img/s with 0 / 2 workers: jpeg [\d,]+ / [\d,]+, "
                         rf"raw [\d,]+ / [\d,]+", line), line
+
+
+def test_every_recorded_figure_says_what_how_where_and_when():
+    """A figure a chapter quotes carries its provenance, and the report gives the same value."""
+    from datetime import date
+
+    from alexnet_lib.config import recorded
+
+    figures = json.loads((REPO_ROOT / "benchmarks" / "recorded.json").read_text())["figures"]
+    report = (REPO_ROOT / "benchmarks" / "README.md").read_text().replace(",", "")
+    for name in figures:
+        figure = recorded(name)
+        assert set(figure) == {"value", "unit", "what", "command", "machine", "torch", "date"}, name
+        assert figure["command"].startswith("python benchmarks/") and date.fromisoformat(figure["date"])
+        value = figure["value"] * 100 if figure["unit"] == "fraction" else figure["value"]
+        shown = f"{value:g}%" if figure["unit"] == "fraction" else f"{value:g}"
+        assert shown in report, f"{name}: {shown} is not in benchmarks/README.md"
