@@ -191,7 +191,9 @@ def table2(results: dict[int, dict[int, float]], info: dict) -> str:
     def pct(error: float) -> str:
         return f"{100 * error:.2f}%"
 
-    lines = ["| model | validation data | views | top-1 error | top-5 error |",
+    k = min(5, info["classes"])  # with fewer than 5 classes, "top-5" can only be top-k
+    column = "top-5 error" if k == 5 else f"top-5 error (this checkpoint: top-{k}, {k} classes)"
+    lines = [f"| model | validation data | views | top-1 error | {column} |",
              "| --- | --- | --- | --- | --- |"]
     for who, views, top1, top5 in PUBLISHED_ILSVRC2012_VAL:
         lines.append(f"| {who} | ILSVRC-2012, 50,000 images, 1000 classes | "
@@ -200,7 +202,6 @@ def table2(results: dict[int, dict[int, float]], info: dict) -> str:
     for views, errors in results.items():
         lines.append(f"| this checkpoint ({info['model']} net, epoch {info['epoch']}; "
                      f"{info['device']}) | {data} | {views} | {pct(errors[1])} | {pct(errors[5])} |")
-    k = min(5, info["classes"])
     lines.append(f"| chance | {info['classes']} classes | - | {pct(1 - 1 / info['classes'])} | "
                  f"{pct(1 - k / info['classes'])} |")
     return "\n".join(lines)

@@ -1,14 +1,21 @@
 """Paper §5: what a run keeps in its folder, so that a killed run continues exactly.
 
 ``checkpoint.pt`` (everything needed to continue, written atomically), the random states it
-holds, ``log.csv`` and TensorBoard's curves; and the rule of a resumed run: same recipe, same data.
+holds, ``log.csv`` and TensorBoard's curves; the rule of a resumed run (same recipe, same data);
+and ``lock``, which keeps a second trainer out of a folder in use.
+
+Every file is written by `write_atomic`: a kill at any moment leaves the previous file or the new
+one, never half of one, and a full disk or a Ctrl-C during a write ends in one line.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import os
 import random
+import socket
+import time
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -17,20 +24,25 @@ import torch
 
 from .config import display_path, runs_root
 from .errors import AlexNetError
+from .files import write_atomic
 from .recipe import RESUMABLE, TrainConfig, make_config
 
 
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Write ``state`` to ``path`` atomically: to ``path.partial``, synced, then renamed.
+def tensor_bytes(state) -> int:
+    """The bytes of every tensor in ``state`` (nested dicts and lists): about a checkpoint's size."""
+    if isinstance(state, torch.Tensor):
+        return state.numel() * state.element_size()
+    if isinstance(state, dict):
+        return sum(tensor_bytes(v) for v in state.values())
+    if isinstance(state, (list, tuple)):
+        return sum(tensor_bytes(v) for v in state)
+    return 0
 
-    A kill at any moment leaves either the previous checkpoint or the new one, never half of one.
-    """
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "wb") as file:
-        torch.save(state, file)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(partial, path)
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write ``state`` to ``path`` atomically (`write_atomic`)."""
+    write_atomic(path, lambda file: torch.save(state, file), need_bytes=tensor_bytes(state),
+                 then="continue with --resume")
 
 
 def load_checkpoint(path: str | Path, mmap: bool = False) -> dict:
@@ -44,7 +56,12 @@ def load_checkpoint(path: str | Path, mmap: bool = False) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # truncated, or not a checkpoint at all
-        raise AlexNetError(f"Cannot read the checkpoint {path}: {err}".splitlines()[0]) from None
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise AlexNetError(
+            f"Cannot read the checkpoint {path} ({reason}): it is damaged or not a checkpoint (the trainer "
+            f"writes whole files only). Restore a copy, or delete it and start the run again; best.pt, if "
+            "present, keeps the best weights so far."
+        ) from None
 
 
 def random_states(augment_rng: torch.Generator) -> dict:
@@ -83,6 +100,30 @@ def check_same_run(saved: TrainConfig, config: TrainConfig, out: Path) -> None:
         )
 
 
+def check_same_data(saved: dict, store, out: Path) -> None:
+    """A resumed run reads the store it was trained on (moved or copied is fine): same classes, same contents."""
+    classes, fingerprint = saved.get("classes"), saved.get("store")
+    if list(store.classes) != list(classes) or (fingerprint is not None and fingerprint != store.fingerprint):
+        what = (f"{len(store.classes)} classes against the run's {len(classes)}" if len(store.classes) != len(classes)
+                else "other classes than the run's" if list(store.classes) != list(classes)
+                else "other images than the run's")
+        raise AlexNetError(
+            f"The store {display_path(store.path)} holds {what} (the run in {display_path(out)} was trained on "
+            f"{saved['config']['data']}): resume with the run's own data (--data), or start a new run with "
+            "another --out."
+        )
+
+
+def check_store(store) -> None:
+    """Before the first step: a store a run can train and validate on."""
+    for split in ("train", "val"):
+        if store.split_sizes.get(split, {}).get("images", 0) == 0:
+            raise AlexNetError(
+                f"The store {display_path(store.path)} has no readable {split} image: prepare it again from "
+                f"a source whose {split} split has images (python -m alexnet_lib.data.prepare --force)."
+            )
+
+
 def resumed_config(flags: dict) -> TrainConfig:
     """For ``--resume``: the saved run's settings, changed by the ``flags`` given (as `make_config`
     takes them); a new run's settings when there is nothing to resume."""
@@ -102,22 +143,73 @@ LOG_COLUMNS = ("epoch", "lr", "train_loss", "train_top1", "train_top5", "val_top
 
 def write_csv(path: Path, history: list[dict]) -> None:
     """The whole log, rewritten each epoch (atomically), so it always matches the checkpoint."""
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", newline="") as file:
+    def write(file):
         writer = csv.DictWriter(file, LOG_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(history)
-    os.replace(partial, path)
+
+    write_atomic(path, write, mode="w")
 
 
 def tensorboard(out: Path, step: int):
-    """A TensorBoard writer (events after ``step`` from a killed run are dropped), or None."""
+    """A TensorBoard writer, or None; ``step``: the step of the checkpoint the run continues from.
+
+    Every event is logged at a global step (the epoch's curves at the step that ended the epoch),
+    so one rule undoes what a killed run wrote after its checkpoint: TensorBoard drops the events
+    from step ``step + 1`` on (``purge_step``). The event at ``step`` itself came before the
+    checkpoint and stays. The curves of a killed and resumed run are then an uninterrupted run's.
+    """
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         print("TensorBoard is not installed (pip install tensorboard): logging to log.csv only.")
         return None
-    return SummaryWriter(str(out / "tensorboard"), purge_step=step)
+    return SummaryWriter(str(out / "tensorboard"), purge_step=step + 1)
+
+
+class RunLock:
+    """One trainer per run folder: ``with RunLock(out):`` holds ``out/lock`` or refuses in one line.
+
+    The lock is an ``flock`` on the file, which the kernel releases when its process ends, however
+    it ends (kill -9 too): a killed run's lock is free for the next trainer, which says whose it
+    was. The file names the holder (process, host, start time) for the refusal. Holding the lock,
+    the trainer removes the temporary ``*.partial`` files that killed writers left in the folder.
+    """
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.file = None
+
+    def __enter__(self) -> "RunLock":
+        self.file = open(self.out / "lock", "a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "another process"
+            self.file.close()
+            raise AlexNetError(
+                f"Another trainer is using {display_path(self.out)} ({holder}): wait for it to finish, "
+                "or choose another --out."
+            ) from None
+        self.file.seek(0)
+        previous = self.file.read().strip()
+        if previous:  # a holder that ended without releasing: killed
+            print(f"The run folder's last trainer ({previous}) was stopped without cleaning up: taking over.")
+        for partial in self.out.glob("*.partial"):
+            partial.unlink(missing_ok=True)
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"process {os.getpid()} on {socket.gethostname()}, since "
+                        f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        self.file.flush()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.seek(0)
+        self.file.truncate()  # a clean end: no holder to report
+        self.file.close()  # releases the flock
+
 
 
 def check_writable(out: Path) -> None:

@@ -47,55 +47,13 @@ from .data.batches import batch_loader, epoch_batches
 from .data.store import open_prepared, prepared_root
 from .distributed import gather, init_distributed, sum_over_processes
 from .errors import AlexNetError, OneLineParser
-from .evaluate import CentreCrop, evaluate, true_label_ranks
+from .evaluate import CentreCrop, evaluate
+from .meter import EpochMeter
 from .optim import DivideOnPlateau, PaperSGD, StepDrops
 from .recipe import INITS, MODELS, PROFILE_DEFAULTS, SCHEDULES, TrainConfig, build_model, input_device, make_config
-from .run_folder import (LOG_COLUMNS, check_same_run, check_writable, load_checkpoint, random_states,
-                         resumed_config, save_checkpoint, set_random_states, tensorboard, write_csv)
-
-
-# --- Per-epoch bookkeeping ----------------------------------------------------------------------
-
-class _EpochMeter:
-    """Paper §2: an epoch's training loss and top-1 / top-5 error, summed on the device.
-
-    Nothing here waits for the GPU except `check`, which looks at the losses since the last check.
-    """
-
-    def __init__(self, device: torch.device, state: dict | None = None):
-        state = state or {"sums": [0.0] * 3, "images": 0, "seconds": 0.0}
-        self.sums = torch.tensor(state["sums"], dtype=torch.float64, device=device)
-        self.images = state["images"]
-        self.seconds = state["seconds"]  # training time of the epoch so far (before a resume too)
-        self.pending: list[tuple[int, torch.Tensor]] = []  # (step, loss) not yet checked
-
-    def add(self, step: int, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor):
-        ranks = true_label_ranks(logits.detach().float(), labels)
-        k5 = min(5, logits.shape[1])
-        self.sums += torch.stack([loss.detach().double() * len(labels),
-                                  (ranks >= 1).sum().double(), (ranks >= k5).sum().double()])
-        self.images += len(labels)
-        self.pending.append((step, loss.detach()))
-
-    def check(self, device: torch.device) -> tuple[float, int | None]:
-        """The last loss, and the first step (of any process) whose loss was NaN or infinite."""
-        if not self.pending:
-            return math.nan, None
-        steps = [step for step, _ in self.pending]
-        losses = torch.stack([loss.float() for _, loss in self.pending]).cpu()
-        self.pending = []
-        bad = (~losses.isfinite()).nonzero()
-        first_bad = torch.tensor(steps[bad[0].item()] if len(bad) else math.inf, device=device)
-        if dist.is_initialized():
-            dist.all_reduce(first_bad, op=dist.ReduceOp.MIN)
-        return losses[-1].item(), int(first_bad) if first_bad.isfinite() else None
-
-    def state_dict(self) -> dict:
-        return {"sums": self.sums.tolist(), "images": self.images, "seconds": self.seconds}
-
-    def summary(self, device: torch.device) -> dict:
-        loss, top1, top5, n = sum_over_processes([*self.sums.tolist(), self.images], device)
-        return {"train_loss": loss / n, "train_top1": top1 / n, "train_top5": top5 / n, "images": n}
+from .run_folder import (LOG_COLUMNS, RunLock, check_same_data, check_same_run, check_store, check_writable,
+                         load_checkpoint, random_states, resumed_config, save_checkpoint, set_random_states,
+                         tensorboard, write_csv)
 
 
 def _diverged(what: str, step: int, lr: float, saved_step: int | None, path: Path) -> AlexNetError:
@@ -115,18 +73,30 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     ``resume``: continue the run in ``config.out`` from its checkpoint (a new run if there is
     none); ``config`` must then equal the saved one except in `RESUMABLE` settings
     (`resumed_config` makes such a config). ``stop_after``: return (after a checkpoint) once the
-    run has taken that many steps in all.
+    run has taken that many steps in all. The first process holds the run folder's `RunLock`
+    throughout: a second trainer on the same folder refuses in one line.
     """
     config.check()
     rank, world, device = init_distributed()
-    lead = rank == 0
     out = Path(config.out or runs_root() / config.profile)
-    checkpoint_path = out / "checkpoint.pt"
-    if lead:
+    if rank == 0:
         check_writable(out)
+    with RunLock(out) if rank == 0 else contextlib.nullcontext():
+        return _train(config, resume, stop_after, rank, world, device, out)
+
+
+def _train(config: TrainConfig, resume: bool, stop_after: int | None, rank: int, world: int,
+           device: torch.device, out: Path) -> list[dict]:
+    lead = rank == 0
+    checkpoint_path = out / "checkpoint.pt"
     saved = load_checkpoint(checkpoint_path) if resume and checkpoint_path.is_file() else None
     if saved is not None:
         check_same_run(TrainConfig(**saved["config"]), config, out)
+        if saved["epoch"] >= config.epochs and "optimizer" in saved:
+            if lead:
+                print(f"Nothing to do: the run in {display_path(out)} finished at epoch {saved['epoch']} "
+                      f"of {config.epochs} (add --epochs N to train it further).")
+            return saved["history"]
     elif resume and lead:
         print(f"Nothing to resume in {display_path(out)} (no checkpoint.pt): starting a new run.")
     elif checkpoint_path.is_file():
@@ -142,6 +112,9 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
 
     data = Path(config.data or prepared_root(config.profile))
     store = open_prepared(data)
+    if saved is not None:
+        check_same_data(saved, store, out)
+    check_store(store)
     cuda = device.type == "cuda"
     if config.workers is None:
         # On a GPU: this process's share of the machine's cores, at most 8. On the CPU: none. The
@@ -209,7 +182,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
             state = {"config": asdict(config), "model": net.state_dict(), "epoch": epoch,
                      "batch": batch, "step": step, "history": history,
                      "classes": list(store.classes), "class_names": list(store.class_names),
-                     "source": store.source}
+                     "source": store.source, "store": store.fingerprint}
             if not weights_only:
                 state |= {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
                           "processes": processes}
@@ -217,7 +190,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
 
     while epoch < config.epochs:
         # One epoch: the batches of the epoch's order not done yet (all of them, unless resumed)
-        meter = _EpochMeter(device, meter_state)
+        meter = EpochMeter(device, meter_state)
         model.train()
         batches = epoch_batches(len(train_split), config.batch_size, config.seed, epoch,
                                 rank=rank, world=world, epoch_images=config.epoch_images)
@@ -279,15 +252,15 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
                "images_per_s": summary["images"] / meter.seconds, "seconds": meter.seconds}
         history.append(row)
         epoch, batch, meter_state = epoch + 1, 0, None
-        meter = _EpochMeter(device)
+        meter = EpochMeter(device)
         if lead:
             print(f"epoch {epoch}: loss {row['train_loss']:.3f}; top-1 / top-5 error: train "
                   f"{row['train_top1']:.1%} / {row['train_top5']:.1%}, val {val_top1:.1%} / "
                   f"{val_top5:.1%}; lr {lr:g}; {row['images_per_s']:.1f} img/s", flush=True)
             write_csv(out / "log.csv", history)
             if writer:
-                for name in LOG_COLUMNS[1:]:
-                    writer.add_scalar(f"epoch/{name}", row[name], epoch)
+                for name in LOG_COLUMNS[1:]:  # at the global step, so that a resume's purge covers them
+                    writer.add_scalar(f"epoch/{name}", row[name], step)
                 writer.flush()
         save()
         saved_step = step

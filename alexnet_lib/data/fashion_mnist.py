@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         raw = ensure_fashion_mnist(args.root)
         train, test = load_fashion_mnist(args.root, train=True), load_fashion_mnist(args.root, train=False)
     except AlexNetError as err:
-        sys.exit(str(err))
+        sys.exit(f"error: {err}")
     _, _, height, width = train.images.shape
     print(
         f"Fashion-MNIST ready in {raw}: {len(train):,} train + {len(test):,} test images, "

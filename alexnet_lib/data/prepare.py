@@ -61,13 +61,14 @@ import json
 import math
 import os
 import shutil
+import signal
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -75,6 +76,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..errors import AlexNetError, OneLineParser
+from ..files import write_atomic
 from ..preprocess import paper_preprocess, to_uint8_tensor
 from .imagenet import imagenet_folder, imagenet_root, load_rgb
 from .stats import DatasetStats, _RGBMoments
@@ -102,18 +104,6 @@ class _Chunk:
 
     def record(self) -> Path:
         return self.out / WORK / self.split / f"{self.index:05d}.pt"
-
-
-def _write_atomic(path: Path, write: Callable) -> None:
-    """``write(file)`` to a temporary file, then rename: a kill leaves the old file or the new one.
-
-    The temporary name is the writer's own (``<name>.<pid>.partial``): a worker left running by a
-    killed prepare (``kill -9`` spares a pool's workers) and one of the rerun never share a file.
-    """
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    with open(partial, "wb") as f:
-        write(f)
-    os.replace(partial, path)
 
 
 def _encode(img: Image.Image, format: str, quality: int) -> bytes:
@@ -150,12 +140,18 @@ def _prepare_chunk(chunk: _Chunk) -> tuple[int, list[tuple[str, str]]]:
                 image_sum.add_(x)
                 moments.add(x.unsqueeze(0))
 
-    _write_atomic(chunk.shard(), write_images)
+    write_atomic(chunk.shard(), write_images)
     record = dict(offsets=torch.tensor(offsets), labels=torch.tensor(labels, dtype=torch.int64), skipped=skipped)
     if chunk.split == "train":
         record.update(image_sum=image_sum, pixels=moments.count, rgb_sum=moments.sum, rgb_outer=moments.sum_outer)
-    _write_atomic(chunk.record(), lambda f: torch.save(record, f))
+    write_atomic(chunk.record(), lambda f: torch.save(record, f))
     return len(labels), skipped
+
+
+def _worker_start() -> None:
+    """A pool worker: one thread; Ctrl-C is the parent's to handle (no worker traceback on the screen)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)
 
 
 @contextmanager
@@ -230,16 +226,24 @@ def _finish(out: Path, plan: dict, datasets: dict) -> None:
                 moments.sum += record["rgb_sum"]
                 moments.sum_outer += record["rgb_outer"]
         labels, positions = torch.cat(labels).numpy(), torch.cat(positions).numpy()
-        _write_atomic(out / split / "labels.npy", lambda f: np.save(f, labels))
-        _write_atomic(out / split / "positions.npy", lambda f: np.save(f, positions))
+        write_atomic(out / split / "labels.npy", lambda f: np.save(f, labels))
+        write_atomic(out / split / "positions.npy", lambda f: np.save(f, positions))
         splits[split] = {"images": len(labels), "skipped": skipped, "shards": chunks}
+        if len(labels) == 0:
+            raise AlexNetError(f"No {split} image of {plan['source_root']} could be read (see the skipped "
+                               "files above): a store needs both splits. Fix the source and run again.")
+        empty = sorted({label for _, label in datasets[split].samples} - set(labels.tolist()))
+        if split == "train" and empty:
+            dataset = datasets[split]
+            names = ", ".join(f"{dataset.class_names[c]} ({dataset.classes[c]})" for c in empty[:5])
+            names += ", ..." if len(empty) > 5 else ""
+            warnings.warn(f"{len(empty)} class(es) have no readable training image ({names}): the net can "
+                          "never learn them.", stacklevel=2)
         if split == "train":
-            if len(labels) == 0:
-                raise AlexNetError(f"No training image of {plan['source_root']} could be read: see stderr.")
             rgb_mean, covariance = moments.mean_and_covariance()
             mean = (image_sum / len(labels)).float()
             DatasetStats(mean, rgb_mean, covariance, num_images=len(labels)).save(out / "stats.pt")
-    _write_atomic(out / "skipped.txt", lambda f: f.write("".join(skipped_lines).encode()))
+    write_atomic(out / "skipped.txt", lambda f: f.write("".join(skipped_lines).encode()))
     for folder in (out, *(out / split for split in datasets)):
         for partial in folder.glob("*.partial"):  # left by killed writers
             partial.unlink()
@@ -253,7 +257,7 @@ def _finish(out: Path, plan: dict, datasets: dict) -> None:
         "split_sizes": splits,
     }
     text = json.dumps(meta, indent=1, ensure_ascii=False) + "\n"
-    _write_atomic(out / "meta.json", lambda f: f.write(text.encode()))
+    write_atomic(out / "meta.json", lambda f: f.write(text.encode()))
     _remove_work(out)
 
 
@@ -308,7 +312,7 @@ def prepare_imagenet(
             folder.mkdir(parents=True, exist_ok=True)
         for folder in (out / split for split in SPLITS):
             folder.mkdir(exist_ok=True)
-        _write_atomic(out / WORK / "plan.json", lambda f: f.write(json.dumps(plan, indent=1).encode()))
+        write_atomic(out / WORK / "plan.json", lambda f: f.write(json.dumps(plan, indent=1).encode()))
     except OSError as err:
         reason = err.strerror or err
         raise AlexNetError(f"Cannot write the store to {out}: {reason}. Pass --out a writable folder.") from None
@@ -325,15 +329,17 @@ def prepare_imagenet(
         total=total, initial=total - sum(len(c.files) for c in todo), unit="img", disable=not progress,
         desc=f"prepare {root.name} ({format}, {workers} workers)", file=sys.stderr,
     )  # fmt: skip
-    with bar, (Pool(workers, torch.set_num_threads, (1,)) if workers > 1 else _one_thread()) as pool:
+    with bar, (Pool(workers, _worker_start) if workers > 1 else _one_thread()) as pool:
         results = pool.imap_unordered(_prepare_chunk, todo) if pool else map(_prepare_chunk, todo)
         try:
             for stored, skipped in results:
                 for name, why in skipped:
                     tqdm.write(f"skipped {name}: {why}", file=sys.stderr)
                 bar.update(stored + len(skipped))
-        except OSError as err:  # the disk filled up, the output went away...
-            raise AlexNetError(f"Writing the store to {out} failed: {err}. Fix that and run again.") from None
+        except (OSError, RuntimeError) as err:  # the disk filled up (torch.save: RuntimeError), the output went away...
+            free = shutil.disk_usage(out).free / 1e6
+            raise AlexNetError(f"Writing the store to {out} failed ({str(err).splitlines()[0]}; {free:,.0f} MB "
+                               "free): fix that and run the same command again to continue.") from None
     _finish(out, plan, datasets)
     return open_prepared(out)
 
@@ -363,9 +369,9 @@ def main(argv: list[str] | None = None) -> None:
             size=args.size, chunk_size=args.chunk_size, force=args.force,
         )  # fmt: skip
     except AlexNetError as err:
-        sys.exit(str(err))
+        sys.exit(f"error: {err}")
     except KeyboardInterrupt:
-        sys.exit("Interrupted: run the same command again to continue where it stopped.")
+        sys.exit("interrupted: run the same command again to continue where it stopped.")
     counts = store.split_sizes.items()
     sizes = ", ".join(f"{split} {n['images']:,} images ({n['skipped']} skipped)" for split, n in counts)
     megabytes = sum(f.stat().st_size for f in store.path.rglob("*") if f.is_file()) / 1e6

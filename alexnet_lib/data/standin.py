@@ -31,7 +31,7 @@ from PIL import Image
 from skimage.color import hsv2rgb
 
 from ..config import data_root
-from ..errors import AlexNetError
+from ..errors import AlexNetError, OneLineParser
 
 # The ten ILSVRC-2012 classes of Imagenette, so the stand-in and the course profile share labels.
 STANDIN_CLASSES = (
@@ -249,7 +249,8 @@ def _clear(folder: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Paper §2 stand-in: the command line that generates it."""
-    parser = argparse.ArgumentParser(description="Generate the stand-in ImageNet and CIFAR-10 (not real data).")
+    parser = OneLineParser(prog="python -m alexnet_lib.data.standin",
+                           description="Generate the stand-in ImageNet and CIFAR-10 (not real data).")
     parser.add_argument("--root", type=Path, default=None, help="where to write (default: $ALEXNET_DATA/standin)")
     parser.add_argument("--force", action="store_true", help="regenerate even if the same stand-in is there")
     # Left out unless given, so that make_standin's own defaults (40 and 10 per class) apply
@@ -263,7 +264,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         root = make_standin(args.pop("root"), **args)
     except AlexNetError as err:
-        sys.exit(str(err))
+        sys.exit(f"error: {err}")
+    except OSError as err:  # a read-only or full --root
+        sys.exit(f"error: cannot write the stand-in under {err.filename or args.get('root')}: "
+                 f"{err.strerror or err}. Pass --root a writable folder.")
+    except KeyboardInterrupt:
+        sys.exit("interrupted: nothing half-written is left; run the same command again.")
     seconds, p = time.perf_counter() - start, _read_marker(root / "imagenet")
     print(
         f"Stand-in data (generated, NOT real) ready in {root.resolve()} after {seconds:.1f} s:\n"

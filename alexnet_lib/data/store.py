@@ -6,6 +6,7 @@ evaluation open it with `open_prepared` and read a batch with one ``pread`` per 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import warnings
@@ -16,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from torchvision.io import decode_jpeg
 
 from ..config import Profile, data_root, get_profile
 from ..errors import AlexNetError
@@ -85,8 +87,6 @@ class PreparedSplit:
         if self.format == "raw":
             hwc = data.view(len(positions), self.size, self.size, 3)
         else:
-            from torchvision.io import decode_jpeg  # here: importing torchvision takes seconds
-
             with warnings.catch_warnings():  # torchvision 0.29 deprecates its decoders for TorchCodec's;
                 warnings.simplefilter("ignore", DeprecationWarning)  # they are still 1.2× PIL's speed here
                 images = decode_jpeg(stored)  # 3×S×S views of S×S×3 memory: stacked as S×S×3, a plain
@@ -126,6 +126,7 @@ class PreparedStore:
     format: str
     size: int
     split_sizes: dict
+    fingerprint: str  # of what the store holds (`store_fingerprint`): the same after a move or a copy
 
     def split(self, name: str) -> PreparedSplit:
         if name not in self.split_sizes:
@@ -149,8 +150,15 @@ def open_prepared(path: str | Path | None = None) -> PreparedStore:
         )
     return PreparedStore(
         path, meta["classes"], meta["class_names"], meta["source"], DatasetStats.load(path / "stats.pt"),
-        meta["format"], meta["size"], meta["split_sizes"],
+        meta["format"], meta["size"], meta["split_sizes"], store_fingerprint(meta),
     )  # fmt: skip
+
+
+def store_fingerprint(meta: dict) -> str:
+    """16 hex digits that change with the store's contents: its classes, its files (the split listings'
+    SHA-256) and how they were stored; not with where the store or its source lie."""
+    keys = ("version", "format", "quality", "size", "splits", "classes", "split_sizes")
+    return hashlib.sha256(json.dumps({k: meta.get(k) for k in keys}, sort_keys=True).encode()).hexdigest()[:16]
 
 
 # --- command line -----------------------------------------------------------------------------
