@@ -39,7 +39,7 @@ from .errors import AlexNetError
 # as widely used on 0..255 pixels: λ in the "unit-range" reading of `lighting_lambdas`. How they were
 # computed is not documented, and their scale does not fit ImageNet's usual channel standard deviations
 # (0.229, 0.224, 0.225 on 0..1: a total variance of ~9,965 on 0..255, where these, as eigenvalues of
-# 0..1 pixels, imply ~15,657): the book uses their directions, and each store's own eigenvalues.
+# 0..1 pixels, imply ~15,658): the book uses their directions, and each store's own eigenvalues.
 # Eigenvectors are the columns, rows are R, G, B.
 CIRCULATED_IMAGENET_EIGENVALUES = (55.46, 4.794, 1.148)
 CIRCULATED_IMAGENET_EIGENVECTORS = (

@@ -26,8 +26,8 @@ from alexnet_lib.train import main
 # paper net's layers at ~1/16 width): a run in seconds, so the faults below can each be a real run.
 TINY_RUN = ["--model", "mini", "--epochs", "2", "--batch-size", "4", "--epoch-images", "8",
             "--checkpoint-every", "3", "--lr", "0.01", "--workers", "0", "--no-progress"]
-# Long enough (10 epochs of 5 steps) for a kill to land mid-run, a checkpoint every 3 steps.
-LONG_RUN = ["--model", "mini", "--epochs", "10", "--batch-size", "4", "--checkpoint-every", "3",
+# Long enough (6 epochs of 5 steps) for a kill to land mid-run, a checkpoint every 3 steps.
+LONG_RUN = ["--model", "mini", "--epochs", "6", "--batch-size", "4", "--checkpoint-every", "3",
             "--lr", "0.01", "--workers", "0", "--no-progress"]
 
 
@@ -95,13 +95,13 @@ def test_resume_after_kill_9_ends_with_the_weights_of_an_uninterrupted_run(tiny_
     run.send_signal(signal.SIGKILL)
     assert run.wait() == -signal.SIGKILL, "the run ended before it could be killed"
     step = load(killed / "checkpoint.pt")["step"]
-    assert 3 <= step < 50, step  # somewhere in the run's 50 steps
+    assert 3 <= step < 30, step  # somewhere in the run's 30 steps
 
     resumed = train_cli(*LONG_RUN, "--data", tiny_store, "--out", killed, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert f"resumed at step {step}" in resumed.stdout
 
-    assert_same_end(tmp_path / "whole", killed, steps=50, epochs=10)
+    assert_same_end(tmp_path / "whole", killed, steps=30, epochs=6)
 
 
 def assert_same_end(whole, resumed, steps=4, epochs=2):
