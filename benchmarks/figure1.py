@@ -1,4 +1,4 @@
-"""Issue 7, target 4: both curves of Figure 1 (§3.1) at CIFAR-10 size, data resident on the device.
+"""Target 4 of benchmarks/README.md: both curves of Figure 1 (§3.1) at CIFAR-10 size, data resident on the device.
 
 Trains `alexnet_lib.models.CifarNet` with ReLU and with tanh over a CIFAR-10-format folder (real
 CIFAR-10 when ``--root`` points at it; by default a full-size *stand-in*, 50,000 + 10,000

@@ -1,4 +1,4 @@
-"""Issue 5: the prepared store (`alexnet_lib.data.prepare`): its size, and the speed of writing and reading it.
+"""The prepared store (`alexnet_lib.data.prepare`): its size, and the speed of writing and reading it.
 
 For each source and each format (``jpeg`` quality 90, ``raw``) this prepares the store from scratch
 with 1 and with all worker processes (images/s of `prepare_imagenet`: decode, rescale, crop,

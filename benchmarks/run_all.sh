@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU measurement of benchmarks/README.md (issue 7) in one command:
+# Every GPU measurement of benchmarks/README.md in one command:
 #   bash benchmarks/run_all.sh [STEP...]      (no arguments: all steps, 0 to 7)
 # The steps: 0 the machine (nvidia-smi, torch and torchvision versions), 1 the tests, 2 a stand-in
 # (1,300 training images per class, 13,000 in all, under $ALEXNET_DATA as set below), 3 its

@@ -1,4 +1,4 @@
-"""Issue 5 (and issue 7, targets 2-3): images per second of training, end to end.
+"""Targets 2-3 of benchmarks/README.md: images per second of training, end to end.
 
 End to end = what `python -m alexnet_lib.train` does per step: read uint8 256x256 images from the
 prepared store (in DataLoader workers on a GPU, in the training process on the CPU), move them to
@@ -21,7 +21,7 @@ On the CPU ours is timed in fp32 and, where the CPU has bf16 instructions, with 
 The summary also gives the best rate as arithmetic: 6 FLOP per multiply-add of the paper net
 (`layer_table`, §3.5: 724M per 224x224 image; forward 2, backward 4 for the input and weight
 gradients), 4.3 GFLOP per training image, and with ``--peak-tflops`` (the device's dense bf16 peak
-from its datasheet: 989 for an H100 SXM or H200) the fraction of that peak (issue 7, target 3).
+from its datasheet: 989 for an H100 SXM or H200) the fraction of that peak (target 3).
 
     python benchmarks/train_pipeline.py [--data STORE] [--source JPEG_ROOT] [--images N] [--batch N]
                                         [--workers N] [--compile] [--examples DIR] [--peak-tflops P]

@@ -1,4 +1,4 @@
-"""Issue 7, target 1: the paper net's training step against torchvision's ``alexnet``.
+"""Target 1 of benchmarks/README.md: the paper net's training step against torchvision's ``alexnet``.
 
 One training step = forward, cross-entropy, backward, SGD update (momentum 0.9, weight decay
 5e-4), on random 224x224 images already on the device, so only the model is timed (the input

@@ -1,5 +1,5 @@
-"""The benchmark scripts still run against the library, at tiny sizes on the CPU (issue 7: "a
-benchmark must also run on the CPU with small sizes so that it never rots").
+"""The benchmark scripts still run against the library, at tiny sizes on the CPU (a benchmark
+that runs only on a GPU rots unnoticed).
 
 Their timings are not checked here: they are recorded in benchmarks/README.md. What is checked is
 each script's contract: it exits cleanly and its last line is its one-line summary, with the
