@@ -37,11 +37,16 @@ LONG = ["--model", "mini", "--epochs", "400", "--batch-size", "4", "--checkpoint
 
 
 def cli(module: str, *args, **popen):
-    """``python -m module *args`` in a fresh process; Popen if ``popen`` is given."""
+    """``python -m module *args`` in a fresh process; Popen if ``popen`` is given.
+
+    Ctrl-C as in a terminal: SIGINT at its default, even where this test runs in the background
+    (a shell starts background jobs with SIGINT ignored, and a child would inherit that).
+    """
     command = [sys.executable, "-m", module, *map(str, args)]
     env = {**os.environ, "ALEXNET_PROFILE": "smoke"}
     if popen:
-        return subprocess.Popen(command, cwd=REPO_ROOT, env=env, text=True, **popen)
+        return subprocess.Popen(command, cwd=REPO_ROOT, env=env, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **popen)
     return subprocess.run(command, cwd=REPO_ROOT, env=env, text=True, capture_output=True, timeout=600)
 
 
