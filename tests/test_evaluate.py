@@ -1,8 +1,6 @@
 """Tests of alexnet_lib.evaluate on hand-built scores whose top-k errors are known, and of a trained
 checkpoint's 1-view and 10-view errors against the library's own crops."""
 
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -10,7 +8,6 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from alexnet_lib.augment import ten_crop, ten_crop_predict
-from alexnet_lib.config import REPO_ROOT
 from alexnet_lib.errors import AlexNetError
 from alexnet_lib.evaluate import CentreCrop, evaluate, evaluate_checkpoint, table2, topk_errors
 from alexnet_lib.evaluate import main as evaluate_main
@@ -174,13 +171,12 @@ def test_evaluate_checkpoint_scores_1_and_10_views_like_the_library(trained_chec
     assert "stand-in" in info["source"]
 
 
-def test_evaluate_command_line_prints_the_table_and_one_line_errors(trained_checkpoint, tmp_path):
+def test_evaluate_command_line_prints_the_table_and_one_line_errors(trained_checkpoint, tmp_path, capsys):
     path, _ = trained_checkpoint
-    command = [sys.executable, "-m", "alexnet_lib.evaluate", "--checkpoint", str(path), "--views", "1"]
-    run = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr
-    assert "| paper: 1 CNN (Table 2) |" in run.stdout and "| chance | 10 classes |" in run.stdout
-    ours = [row for row in run.stdout.splitlines() if row.startswith("| this checkpoint")]
+    evaluate_main(["--checkpoint", str(path), "--views", "1"])
+    stdout = capsys.readouterr().out
+    assert "| paper: 1 CNN (Table 2) |" in stdout and "| chance | 10 classes |" in stdout
+    ours = [row for row in stdout.splitlines() if row.startswith("| this checkpoint")]
     assert len(ours) == 1 and "stand-in ImageNet (generated, NOT real photographs)" in ours[0]
     with pytest.raises(SystemExit) as exit:
         evaluate_main(["--checkpoint", str(tmp_path / "missing.pt")])

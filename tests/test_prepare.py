@@ -17,6 +17,7 @@ from PIL import Image
 from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
 from alexnet_lib.config import REPO_ROOT
+from alexnet_lib.data.prepare import main as prepare_main
 from alexnet_lib.data.prepare import prepare_imagenet
 from alexnet_lib.data.store import open_prepared, prepared_root
 from alexnet_lib.data.stats import compute_dataset_stats
@@ -183,7 +184,7 @@ def test_a_killed_prepare_continues_where_it_stopped_and_ends_with_the_same_stor
     assert tree(killed) == tree(tmp_path / "clean")
 
 
-def test_cli_errors_are_one_line(odd_root, tmp_path):
+def test_cli_errors_are_one_line(odd_root, tmp_path, capsys):
     """A bad flag (status 2), a missing source, an output folder that cannot be made (status 1)."""
     (tmp_path / "file").write_text("a file, not a folder")
     cases = [
@@ -191,11 +192,14 @@ def test_cli_errors_are_one_line(odd_root, tmp_path):
         (["--source", "/nonexistent/imagenet"], 1, "No train split at /nonexistent/imagenet/train"),
         (["--source", str(odd_root), "--out", str(tmp_path / "file" / "store")], 1, "Cannot write the store to"),
     ]
-    processes = [cli(*args, "--size", str(SIZE)) for args, _, _ in cases]  # side by side: each imports torch
-    for process, (_, status, says) in zip(processes, cases):
-        _, err = process.communicate()
-        assert process.returncode == status
-        assert len(err.strip().splitlines()) == 1 and says in err, err
+    for args, status, says in cases:
+        with pytest.raises(SystemExit) as exit:
+            prepare_main([*args, "--size", str(SIZE)])
+        code = exit.value.code  # sys.exit("message"): the process prints it and exits with 1
+        err = capsys.readouterr().err if isinstance(code, int) else code
+        assert (code if isinstance(code, int) else 1) == status
+        assert len(err.strip().splitlines()) == 1 and says in err and err.startswith(
+            "python -m alexnet_lib.data.prepare: error: " if status == 2 else "error: "), err
 
 
 def test_a_complete_store_is_kept_and_other_settings_need_force(odd_root, tmp_path):

@@ -184,10 +184,12 @@ def test_a_run_is_continued_only_with_resume_and_its_own_recipe(tiny_store, tmp_
         assert message in str(exit.value.code)
 
 
-def test_a_missing_store_is_one_line_from_the_command_line(tmp_path):
-    run = train_cli("--data", tmp_path / "nothing", "--out", tmp_path / "out")
-    assert run.returncode == 1 and run.stdout == ""
-    assert run.stderr.count("\n") == 1 and run.stderr.startswith("error: There is no prepared ImageNet")
+def test_a_missing_store_is_one_line_from_the_command_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "out")])
+    message = str(exit.value.code)
+    assert capsys.readouterr().out == "" and "\n" not in message
+    assert message.startswith("error: There is no prepared ImageNet")
 
 
 # --- the nets ---------------------------------------------------------------------------------
