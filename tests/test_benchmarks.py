@@ -55,7 +55,7 @@ def test_train_pipeline_prints_the_best_rate_and_its_arithmetic(tiny_standin, ti
 
 
 def test_prepare_prints_read_rates_of_both_formats(tmp_path):
-    line = summary_line("prepare.py", "--photos", 16, "--batch", 4, "--workers", 1, "--chunk-size", 10,
+    line = summary_line("prepare.py", "--photos", 40, "--batch", 4, "--workers", 1, "--chunk-size", 10,
                         data=tmp_path)
     assert re.fullmatch(rf"prepare: photos, read img/s with 0 / 2 workers: jpeg [\d,]+ / [\d,]+, "
                         rf"raw [\d,]+ / [\d,]+", line), line
