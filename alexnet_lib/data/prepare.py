@@ -232,14 +232,14 @@ def _finish(out: Path, plan: dict, datasets: dict) -> None:
         if len(labels) == 0:
             raise AlexNetError(f"No {split} image of {plan['source_root']} could be read (see the skipped "
                                "files above): a store needs both splits. Fix the source and run again.")
-        empty = sorted({label for _, label in datasets[split].samples} - set(labels.tolist()))
-        if split == "train" and empty:
-            dataset = datasets[split]
-            names = ", ".join(f"{dataset.class_names[c]} ({dataset.classes[c]})" for c in empty[:5])
-            names += ", ..." if len(empty) > 5 else ""
-            warnings.warn(f"{len(empty)} class(es) have no readable training image ({names}): the net can "
-                          "never learn them.", stacklevel=2)
         if split == "train":
+            dataset = datasets[split]
+            empty = sorted({label for _, label in dataset.samples} - set(labels.tolist()))
+            if empty:
+                names = ", ".join(f"{dataset.class_names[c]} ({dataset.classes[c]})" for c in empty[:5])
+                names += ", ..." if len(empty) > 5 else ""
+                warnings.warn(f"{len(empty)} class(es) have no readable training image ({names}): the net "
+                              "can never learn them.", stacklevel=2)
             rgb_mean, covariance = moments.mean_and_covariance()
             mean = (image_sum / len(labels)).float()
             DatasetStats(mean, rgb_mean, covariance, num_images=len(labels)).save(out / "stats.pt")
