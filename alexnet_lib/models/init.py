@@ -48,7 +48,7 @@ def init_2012_code_(model: nn.Module) -> nn.Module:
 
 
 def init_he_(model: nn.Module) -> nn.Module:
-    """He et al. (2015), not the paper's: weights ~ N(0, 2 / fan-in), biases 0, for `SmallAlexNet`.
+    """He et al. (2015), not the paper's: weights ~ N(0, 2 / fan-in), biases 0 (`SmallAlexNet`, the §5 chapter).
 
     In place on every Conv2d and Linear of ``model``; returns the model.
     """
