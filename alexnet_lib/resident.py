@@ -74,6 +74,8 @@ class History:
     train_loss: list[float] = field(default_factory=list)  # mean cross-entropy during the epoch
     val_error: list[float] = field(default_factory=list)  # after the epoch; empty without val
     seconds: list[float] = field(default_factory=list)  # wall time of the epoch's training
+    # with ``record_every=m``: (batches so far, training error over the last m batches), finer than epochs
+    steps: list[tuple[int, float]] = field(default_factory=list)
 
 
 def _mistakes(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -105,6 +107,7 @@ def train_resident(
     device=None,
     progress: bool = True,
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    record_every: int = 0,
 ) -> History:
     """Paper §3.1: minibatch SGD with momentum over a resident dataset; returns the curves.
 
@@ -126,7 +129,9 @@ def train_resident(
     shape the net expects (cut its centre patches, or leave ``val`` out and evaluate afterwards).
 
     ``device`` defaults to the device the training images are on; the model is moved there, in
-    the channels_last memory layout (in place, as `nn.Module.to` does). If the loss becomes NaN or
+    the channels_last memory layout (in place, as `nn.Module.to` does). ``record_every=m`` (> 0)
+    also records, every m batches, the training error over those m batches in ``history.steps``:
+    Figure 1's curve at a resolution finer than an epoch. If the loss becomes NaN or
     infinite (a learning rate too high), training stops after that epoch: the lists are then
     shorter than ``epochs``. ``progress`` shows a tqdm bar, one tick per epoch.
     """
@@ -141,6 +146,7 @@ def train_resident(
     )
     generator = torch.Generator().manual_seed(seed)
     history = History()
+    window, window_images, step = torch.zeros((), device=device), 0, 0
     bar = tqdm(range(epochs), desc=f"lr {lr:g}", unit="epoch", disable=not progress)
     for _ in bar:
         start = time.perf_counter()
@@ -155,8 +161,16 @@ def train_resident(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            mistakes += _mistakes(logits.detach(), y[batch])
+            wrong = _mistakes(logits.detach(), y[batch])
+            mistakes += wrong
             loss_sum += loss.detach() * len(batch)
+            step += 1
+            if record_every:
+                window += wrong
+                window_images += len(batch)
+                if step % record_every == 0:
+                    history.steps.append((step, window.item() / window_images))
+                    window, window_images = torch.zeros((), device=device), 0
         history.train_error.append(mistakes.item() / len(y))
         history.train_loss.append(loss_sum.item() / len(y))
         history.seconds.append(time.perf_counter() - start)

@@ -1,0 +1,15 @@
+"""The book's experiments at two sizes, stored with provenance and verified (DESIGN.md).
+
+    python -m alexnet_lib.experiments list                      # the stored results
+    python -m alexnet_lib.experiments run figure1 --size full   # run one, store results/figure1.json
+    python -m alexnet_lib.experiments verify [NAME ...]         # re-run the start of each, compare
+
+Each experiment (`NAMES`, one module each) has a ``live`` size, what its chapter can afford under
+nbval, and a ``full`` one, big enough to show the paper's effect or its absence over seeds. The
+full results are stored in ``results/`` and shown in the chapters beside their live runs.
+"""
+
+from .record import load_result, provenance_line
+from .runner import NAMES, experiment, run, verify
+
+__all__ = ["NAMES", "experiment", "load_result", "provenance_line", "run", "verify"]

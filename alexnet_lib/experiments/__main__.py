@@ -1,0 +1,73 @@
+"""``python -m alexnet_lib.experiments list | run NAME... [--size full] | verify [NAME...]``."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import torch
+
+from ..errors import AlexNetError, OneLineParser
+from .record import load_result, result_path
+from .runner import NAMES, run, verify
+
+
+def _list() -> None:
+    print(f"{'result':<10}{'size':<6}{'data':<34}{'device':<34}{'wall':>8}  commit")
+    for name in NAMES:
+        if not result_path(name).exists():
+            print(f"{name:<10}(none: python -m alexnet_lib.experiments run {name})")
+            continue
+        try:
+            r = load_result(name)
+        except AlexNetError as err:
+            print(f"{name:<10}{err}")
+            continue
+        p, d = r["provenance"], r["data"]
+        data = f"{d['name']}, {d['train_images']:,}+{d['test_images']:,}"
+        print(f"{name:<10}{r['size']:<6}{data:<34}{p['device'][:33]:<34}{p['wall_s'] / 60:>6.1f} m  "
+              f"{p['commit']}{' (+changes)' if p['dirty'] else ''}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(prog="python -m alexnet_lib.experiments", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="each stored result: size, data, device, wall time, commit")
+    p_run = commands.add_parser("run", help="run experiments and store results/NAME.json")
+    p_run.add_argument("names", nargs="*", metavar="NAME", help=f"default: all ({', '.join(NAMES)})")
+    p_run.add_argument("--size", default="full", choices=("live", "full"))
+    p_verify = commands.add_parser("verify", help="re-run the first epoch of each stored result and compare")
+    p_verify.add_argument("names", nargs="*", metavar="NAME", help="default: every stored result")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "list":
+            _list()
+            return 0
+        names = args.names or list(NAMES)
+        for name in names:
+            if name not in NAMES:
+                raise AlexNetError(f"No experiment {name!r}: choose from {', '.join(NAMES)}.")
+        if args.command == "run":
+            start = time.perf_counter()
+            for name in names:
+                run(name, args.size)
+            print(f"run: {len(names)} experiment(s) in {(time.perf_counter() - start) / 60:.1f} min")
+            return 0
+        torch.set_num_threads(1)  # verify compares with one-thread runs; and is the same on any core count
+        failed = 0
+        for name in names:
+            start = time.perf_counter()
+            problems = verify(name)
+            failed += bool(problems)
+            status = "ok" if not problems else "FAILED"
+            print(f"verify {name}: {status} ({time.perf_counter() - start:.0f} s)", flush=True)
+            for line in problems:
+                print(f"  {line}")
+        return 1 if failed else 0
+    except AlexNetError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Stored experiment results: ``results/NAME.json`` with provenance, sealed by a digest.
+
+A full-size experiment runs once, outside the notebooks, and is kept (DESIGN.md, "Experiments and
+stored results"). The JSON holds what the run was (``name``, ``size``, ``data``, ``config``), what
+it measured (``metrics``: every number a chapter quotes, and ``units``: each run's curves, which
+`verify` re-runs the start of) and where it came from (``provenance``). ``digest`` is a SHA-256 of
+the rest: a number changed by hand no longer matches it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from ..config import REPO_ROOT, device_name, display_path
+from ..errors import AlexNetError
+from ..files import write_atomic
+
+RESULTS = REPO_ROOT / "results"
+
+
+def results_root() -> Path:
+    """Where stored results live: the repository's ``results/`` folder."""
+    return RESULTS
+
+
+def _git(*args: str) -> str | None:
+    try:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None  # not a git checkout (an installed copy): provenance says so with None
+
+
+def library_digest() -> str:
+    """The first 12 hex digits of a SHA-256 over every ``alexnet_lib/*.py``: which code ran."""
+    h = hashlib.sha256()
+    package = Path(__file__).resolve().parents[1]
+    for path in sorted(package.rglob("*.py")):
+        h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def cpu_name() -> str:
+    """The CPU's model name and the vector unit torch's kernels use (e.g. AVX512, AVX2)."""
+    model = platform.processor() or platform.machine()
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        model = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model} ({torch.backends.cpu.get_cpu_capability()} kernels)"
+
+
+def provenance(command: str, device: torch.device) -> dict:
+    """Where a result comes from, taken as it starts: command, commit (and whether the tree had
+    changes), code digest, torch, device, CPU, start time (UTC); the runner adds the wall time."""
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!results")
+    return {
+        "command": command,
+        "commit": _git("rev-parse", "--short=12", "HEAD"),
+        "dirty": None if status is None else bool(status),
+        "library": library_digest(),
+        "torch": torch.__version__,
+        "device": device_name(device),
+        "cpu": cpu_name(),
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def digest(result: dict) -> str:
+    """SHA-256 of the result without its ``digest`` key, as canonical JSON."""
+    body = {k: v for k, v in result.items() if k != "digest"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def result_path(name: str) -> Path:
+    return results_root() / f"{name}.json"
+
+
+def save_result(result: dict) -> Path:
+    """Seal ``result`` with its digest and write ``results/NAME.json`` whole or not at all."""
+    result = {**result, "digest": digest(result)}
+    path = result_path(result["name"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result, indent=1) + "\n"
+    write_atomic(path, lambda f: f.write(text), mode="w",
+                 then=f"run `python -m alexnet_lib.experiments run {result['name']}` again")
+    return path
+
+
+def load_result(name: str) -> dict:
+    """``results/NAME.json``, checked against its digest; a clear error if missing or edited."""
+    path = result_path(name)
+    if not path.exists():
+        raise AlexNetError(
+            f"No stored result {display_path(path)}: make it with "
+            f"`python -m alexnet_lib.experiments run {name} --size full` (or `make results`)."
+        )
+    result = json.loads(path.read_text())
+    if result.get("digest") != digest(result):
+        raise AlexNetError(
+            f"{display_path(path)} does not match its digest: its numbers were changed after the run. "
+            f"Restore it (git checkout {display_path(path)}) or run the experiment again."
+        )
+    return result
+
+
+def provenance_line(result: dict) -> str:
+    """One line a chapter prints beside a stored result: data, size, device, time, commit."""
+    p, d = result["provenance"], result["data"]
+    real = "real" if d["real"] else "generated stand-in"
+    commit = f"{p['commit']}{' + changes' if p['dirty'] else ''}" if p["commit"] else "no git"
+    return (f"stored result results/{result['name']}.json ({result['size']} size): {d['name']} ({real}), "
+            f"{d['train_images']:,} training + {d['test_images']:,} test images; {p['device']}, "
+            f"{p['wall_s'] / 60:.1f} min, torch {p['torch']}, commit {commit}, {p['started'][:10]}")

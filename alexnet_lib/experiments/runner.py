@@ -1,0 +1,121 @@
+"""Run an experiment at a size, store it, and verify a stored result by re-running its start.
+
+An experiment is a module of this package with:
+
+* ``SECTION``, ``CLAIM`` (the paper's claim, one line), ``TOLERANCE`` (how far a re-run's first
+  epoch may differ from the stored one on another CPU or a GPU: float32 sums round differently);
+* ``SIZES``: ``{"live": config, "full": config}``, each a JSON-able dict;
+* ``load(config, device)``: its data (`datasets.SmallData`);
+* ``units(config, done)``: the independent runs (a seed, a variant, a learning rate), as dicts;
+  ``done`` is the list of (unit, outcome) finished so far, so that a later stage (the seeds of the
+  learning rate a sweep chose) can depend on an earlier one;
+* ``run_unit(config, unit, data, epochs=None)``: one run, returning its curves, each a list with
+  one entry per epoch (or finer); ``epochs=1`` gives the same first entries as the whole run;
+* ``summarise(config, done)``: every number the chapter quotes, and its ``verdict``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from importlib import import_module
+
+import torch
+from tqdm.auto import tqdm
+
+from ..config import display_path, get_device
+from ..errors import AlexNetError
+from ..files import write_atomic
+from .record import library_digest, load_result, provenance, result_path, results_root, save_result
+
+NAMES = ("figure1",)  # in the paper's order
+
+
+def experiment(name: str):
+    """The module of experiment ``name``."""
+    if name not in NAMES:
+        raise AlexNetError(f"No experiment {name!r}: choose from {', '.join(NAMES)}.")
+    return import_module(f".{name}", __package__)
+
+
+def _partial_path(name: str):
+    return results_root() / f".{name}.partial.json"
+
+
+def run(name: str, size: str = "full", *, device=None, progress: bool = True, save: bool = True) -> dict:
+    """Run experiment ``name`` at ``size`` (``live`` or ``full``) and return its result.
+
+    With ``save`` the result goes to ``results/NAME.json``; finished units are kept in
+    ``results/.NAME.partial.json`` as they finish, so an interrupted run, started again with the
+    same size and code, picks up after the last finished unit.
+    """
+    module = experiment(name)
+    if size not in module.SIZES:
+        raise AlexNetError(f"Experiment {name} has no size {size!r}: choose from {', '.join(module.SIZES)}.")
+    config = dict(module.SIZES[size])
+    device = torch.device(device) if device is not None else get_device()
+    start = time.perf_counter()
+    origin = provenance(f"python -m alexnet_lib.experiments run {name} --size {size}", device)
+    data = module.load(config, device)
+    done, key = [], {"size": size, "config": config, "library": library_digest()}
+    partial = _partial_path(name)
+    if save and partial.exists():
+        kept = json.loads(partial.read_text())
+        if {k: kept.get(k) for k in key} == key:
+            done = [(u, o) for u, o in kept["done"]]
+            if progress:
+                print(f"{name}: resuming after {len(done)} finished runs ({display_path(partial)})")
+    bar = tqdm(desc=f"{name} ({size})", unit="run", disable=not progress, initial=len(done))
+    while True:
+        todo = [u for u in module.units(config, done) if u not in [u for u, _ in done]]
+        bar.total = len(done) + len(todo)
+        bar.refresh()
+        if not todo:
+            break
+        done.append((todo[0], module.run_unit(config, todo[0], data)))
+        bar.update()
+        if save:
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            text = json.dumps({**key, "done": done})
+            write_atomic(partial, lambda f: f.write(text), mode="w", then="run the experiment again")
+    bar.close()
+    result = {
+        "name": name, "section": module.SECTION, "claim": module.CLAIM, "size": size,
+        "data": data.info, "config": config, "metrics": module.summarise(config, done),
+        "units": [{"unit": u, **o} for u, o in done],
+        "provenance": {**origin, "wall_s": round(time.perf_counter() - start, 1)},
+    }
+    if save:
+        path = save_result(result)
+        partial.unlink(missing_ok=True)
+        if progress:
+            print(f"{name}: wrote {display_path(path)} in {result['provenance']['wall_s'] / 60:.1f} min")
+    return result
+
+
+def verify(name: str, *, device=None) -> list[str]:
+    """Re-run the first epoch of a stored result's first unit and compare; the mismatches, if any.
+
+    Also fails a result whose digest no longer matches (edited by hand) or whose config is not the
+    experiment's size of that name any more (the code was changed since: run it again).
+    """
+    try:
+        stored = load_result(name)
+    except AlexNetError as err:
+        return [str(err)]
+    module = experiment(name)
+    config = stored["config"]
+    if module.SIZES.get(stored["size"]) != config:
+        return [f"{display_path(result_path(name))}: its config is not SIZES[{stored['size']!r}] of "
+                f"alexnet_lib/experiments/{name}.py any more: run the experiment again."]
+    data = module.load(config, torch.device(device) if device is not None else get_device())
+    first = stored["units"][0]
+    fresh = module.run_unit(config, first["unit"], data, epochs=1)
+    problems = []
+    for key, values in fresh.items():
+        for i, (now, then) in enumerate(zip(values, first[key])):
+            now, then = (now[-1], then[-1]) if isinstance(now, (list, tuple)) else (now, then)
+            if not abs(now - then) <= module.TOLERANCE:
+                problems.append(f"{name}: {key}[{i}] of run {first['unit']} is {now:.4f} re-run, "
+                                f"{then:.4f} stored (tolerance {module.TOLERANCE})")
+    return problems
