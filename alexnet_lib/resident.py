@@ -108,6 +108,7 @@ def train_resident(
     progress: bool = True,
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     record_every: int = 0,
+    after_epoch: Callable[[nn.Module], None] | None = None,
 ) -> History:
     """Paper §3.1: minibatch SGD with momentum over a resident dataset; returns the curves.
 
@@ -131,7 +132,8 @@ def train_resident(
     ``device`` defaults to the device the training images are on; the model is moved there, in
     the channels_last memory layout (in place, as `nn.Module.to` does). ``record_every=m`` (> 0)
     also records, every m batches, the training error over those m batches in ``history.steps``:
-    Figure 1's curve at a resolution finer than an epoch. If the loss becomes NaN or
+    Figure 1's curve at a resolution finer than an epoch. ``after_epoch(model)``, when given, is
+    called after each epoch (after ``val``): to measure anything else as training goes. If the loss becomes NaN or
     infinite (a learning rate too high), training stops after that epoch: the lists are then
     shorter than ``epochs``. ``progress`` shows a tqdm bar, one tick per epoch.
     """
@@ -178,6 +180,8 @@ def train_resident(
         if val is not None:
             history.val_error.append(evaluate(model, _slices(val, 1024), device, ks=(1,))[1])
             postfix["val_error"] = f"{history.val_error[-1]:.3f}"
+        if after_epoch is not None:
+            after_epoch(model)
         bar.set_postfix(postfix, refresh=False)
         if not math.isfinite(history.train_loss[-1]):
             break  # diverged: every later epoch would be NaN as well

@@ -1,0 +1,83 @@
+"""Paper §3.3: does local response normalisation lower the test error of a small CNN?
+
+The paper: on CIFAR-10 a four-layer CNN has 13% test error without normalisation and 11% with
+it. Here: `CifarNet` with and without the paper's LRN (after the ReLUs of conv1 and conv2), same
+recipe, over seeds, at two input scales. ``unit`` is PyTorch practice (each channel at unit
+variance): activations stay small, so k = 2 dominates the denominator and LRN is close to a fixed
+scaling. ``raw`` is what the 2012 code fed its nets (pixel values minus the mean, 0..255 units):
+there activations are large and neighbouring maps compete. After every epoch, the share of units
+(on 500 test images) whose divisor exceeds k^beta by more than 1% says whether they do.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..layers import _window_sums
+from ..models import CifarNet
+from ..resident import train_resident
+from .datasets import load_small
+from .summary import difference, seed_stats
+
+SECTION = "§3.3"
+CLAIM = "response normalisation lowers a four-layer CNN's CIFAR-10 test error from 13% to 11%"
+TOLERANCE = 0.02  # first-epoch error rates and shares of units across CPUs
+SIZES = {
+    "live": dict(dataset="fashion-mnist", n_train=2000, n_test=1000, epochs=2, batch=64,
+                 lr={"unit": 0.02, "raw": 0.002}, seeds=[0, 1]),
+    "full": dict(dataset="fashion-mnist", n_train=60000, n_test=10000, epochs=4, batch=64,
+                 lr={"unit": 0.02, "raw": 0.002}, seeds=[0, 1, 2]),
+}
+
+
+def load(config: dict, device):
+    return load_small(config, device)
+
+
+def units(config: dict, done: list) -> list[dict]:
+    return [dict(scale=scale, lrn=lrn, seed=seed) for scale in config["lr"] for seed in config["seeds"]
+            for lrn in (False, True)]
+
+
+def competing_share(model, images: torch.Tensor, k: float = 2.0, alpha: float = 1e-4,
+                    beta: float = 0.75) -> float:
+    """The share of units whose LRN divisor (k + alpha E)^beta exceeds k^beta by more than 1%, E
+    the window's energy, over conv1's and conv2's ReLU outputs: what LRN divides, or would divide
+    in a net without it."""
+    seen = []
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append(o))
+             for m in (model.features.act1, model.features.act2)]
+    was_training = model.training
+    with torch.no_grad():
+        model.eval()(images)
+    model.train(was_training)
+    for h in hooks:
+        h.remove()
+    over = sum(((1 + alpha * _window_sums(a, a, 5, 1) / k) ** beta > 1.01).sum().item() for a in seen)
+    return over / sum(a.numel() for a in seen)
+
+
+def run_unit(config: dict, unit: dict, data, epochs: int | None = None) -> dict:
+    data = data.raw() if unit["scale"] == "raw" else data
+    x, _ = data.train
+    probe = data.test[0][:500]
+    torch.manual_seed(unit["seed"])
+    net = CifarNet(num_classes=data.info["classes"], in_channels=x.shape[1], image_size=x.shape[-1],
+                   lrn=unit["lrn"])
+    share = []
+    history = train_resident(net, data.train, epochs=epochs or config["epochs"], lr=config["lr"][unit["scale"]],
+                             batch_size=config["batch"], seed=unit["seed"], val=data.test, progress=False,
+                             after_epoch=lambda model: share.append(competing_share(model, probe)))
+    return {"train_error": history.train_error, "test_error": history.val_error, "competing": share}
+
+
+def summarise(config: dict, done: list) -> dict:
+    out = {}
+    for scale in config["lr"]:
+        final = {lrn: [o["test_error"][-1] for u, o in done if u["scale"] == scale and u["lrn"] == lrn]
+                 for lrn in (False, True)}
+        share = [o["competing"][-1] for u, o in done if u["scale"] == scale and u["lrn"]]
+        out[scale] = {"without": seed_stats(final[False]), "with": seed_stats(final[True]),
+                      "with_minus_without": difference(final[True], final[False], paper_sign=-1),
+                      "competing": seed_stats(share)}
+    return out
