@@ -28,7 +28,7 @@ from ..errors import AlexNetError
 from ..files import write_atomic
 from .record import library_digest, load_result, provenance, result_path, results_root, save_result
 
-NAMES = ("figure1", "lrn", "pooling", "dropout", "depth")  # in the paper's order
+NAMES = ("figure1", "lrn", "pooling", "views", "dropout", "inits", "depth")  # in the paper's order
 
 
 def experiment(name: str):

@@ -20,12 +20,15 @@ def difference(a, b, paper_sign: int) -> dict:
 
     ``paper_sign`` is the sign the paper found (-1: a is lower than b). The verdict is
     ``reproduced`` when the interval lies on the paper's side of zero, ``contradicted`` when it lies
-    on the other side, else ``not resolved at this size`` (the interval then bounds the effect).
+    on the other side, else (or with a single seed) ``not resolved at this size``: the interval then
+bounds the effect.
     """
     sa, sb = seed_stats(a), seed_stats(b)
     diff, se = sa["mean"] - sb["mean"], math.hypot(sa["se"], sb["se"])
     low, high = diff - 2 * se, diff + 2 * se
-    if (low > 0 or high < 0) and math.copysign(1, diff) == paper_sign:
+    if min(sa["n"], sb["n"]) < 2:
+        verdict = "not resolved at this size"  # one seed has no spread to judge by
+    elif (low > 0 or high < 0) and math.copysign(1, diff) == paper_sign:
         verdict = "reproduced"
     elif low > 0 or high < 0:
         verdict = "contradicted"

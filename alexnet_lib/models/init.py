@@ -57,3 +57,25 @@ def init_he_(model: nn.Module) -> nn.Module:
             nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
             nn.init.zeros_(module.bias)
     return model
+
+
+def init_caffe_(model: nn.Module) -> nn.Module:
+    """Caffe's ``bvlc_alexnet`` replica, not the paper's: N(0, 0.01), fc6 and fc7 N(0, 0.005);
+    biases 0.1 where §5 has 1 (conv2, conv4, conv5, fc6, fc7). In place; returns the model."""
+    init_paper_(model)
+    for name, module in model.named_modules():
+        layer = name.rsplit(".", 1)[-1]
+        if layer in ("fc6", "fc7"):
+            nn.init.normal_(module.weight, std=0.005)
+        if layer in BIAS_ONE_LAYERS:
+            nn.init.constant_(module.bias, 0.1)
+    return model
+
+
+def init_pytorch_(model: nn.Module) -> nn.Module:
+    """PyTorch's own default, not the paper's: each Conv2d and Linear's ``reset_parameters`` (uniform
+    weights and biases, bounded by 1 / sqrt(fan-in)). In place; returns the model."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            module.reset_parameters()
+    return model

@@ -1,0 +1,81 @@
+"""Paper §4.1: random crops and flips in training, and ten views at test time.
+
+The paper: training on random 224x224 patches of the 256x256 images and their mirror images
+("without this scheme, our network suffers from substantial overfitting"), and at test time
+averaging the softmax over ten patches (four corners, centre, and their mirrors). Here, in
+miniature: Fashion-MNIST padded to 32x32, `CifarNet` trained on random 28x28 patches with flips,
+or on the centre patch alone (the unpadded image), over seeds; after every epoch the test error
+of the centre view and of the ten-view average (`ten_crop_predict`). PCA lighting needs three
+colour channels: on greyscale images it is a brightness shift, and is left to the photographs
+of the §4.1 chapter.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..augment import random_crops_and_flips, ten_crop, ten_crop_predict
+from ..evaluate import topk_errors
+from ..models import CifarNet
+from ..resident import train_resident
+from .datasets import load_small
+from .summary import difference, seed_stats
+
+SECTION = "§4.1"
+CLAIM = "crops and flips prevent substantial overfitting; ten test views lower the error further"
+TOLERANCE = 0.02  # first-epoch error rates across CPUs
+CROP = 28
+SIZES = {
+    "live": dict(dataset="fashion-mnist", n_train=2000, n_test=1000, side=32, epochs=2, batch=64, lr=0.02,
+                 seeds=[0]),
+    "full": dict(dataset="fashion-mnist", n_train=30000, n_test=5000, side=32, epochs=6, batch=64, lr=0.02,
+                 seeds=[0, 1, 2]),
+}
+
+
+def load(config: dict, device):
+    return load_small(config, device)
+
+
+def units(config: dict, done: list) -> list[dict]:
+    return [dict(augment=a, seed=seed) for seed in config["seeds"] for a in ("centre", "crops+flips")]
+
+
+def _errors(model, test) -> tuple[float, float]:
+    """Test top-1 error of the centre view and of the ten-view average."""
+    x, y = test
+    model.eval()
+    with torch.no_grad():
+        one = model(ten_crop(x, CROP)[2]).softmax(-1)  # view 2 of ten_crop is the centre
+        ten = ten_crop_predict(model, x, size=CROP)
+    model.train()
+    return topk_errors(one, y, (1,))[1], topk_errors(ten, y, (1,))[1]
+
+
+def run_unit(config: dict, unit: dict, data, epochs: int | None = None) -> dict:
+    x, y = data.train
+    if unit["augment"] == "centre":
+        train, augment = (ten_crop(x, CROP)[2].contiguous(), y), None
+    else:
+        train, augment = data.train, (lambda images, g: random_crops_and_flips(images, CROP, g))
+    torch.manual_seed(unit["seed"])
+    net = CifarNet(num_classes=data.info["classes"], in_channels=x.shape[1], image_size=CROP)
+    errors = []
+    history = train_resident(net, train, epochs=epochs or config["epochs"], lr=config["lr"],
+                             batch_size=config["batch"], seed=unit["seed"], progress=False, augment=augment,
+                             after_epoch=lambda model: errors.append(_errors(model, data.test)))
+    return {"train_error": history.train_error, "one_view": [e[0] for e in errors],
+            "ten_views": [e[1] for e in errors]}
+
+
+def summarise(config: dict, done: list) -> dict:
+    out = {}
+    final = {}
+    for a in ("centre", "crops+flips"):
+        runs = [o for u, o in done if u["augment"] == a]
+        final[a] = {k: [o[k][-1] for o in runs] for k in ("train_error", "one_view", "ten_views")}
+        out[a] = {k: seed_stats(v) for k, v in final[a].items()}
+        out[a]["ten_minus_one"] = difference(final[a]["ten_views"], final[a]["one_view"], paper_sign=-1)
+    out["augment_minus_centre"] = difference(final["crops+flips"]["one_view"], final["centre"]["one_view"],
+                                             paper_sign=-1)
+    return out
