@@ -42,9 +42,12 @@ def _partial_path(name: str):
     return results_root() / f".{name}.partial.json"
 
 
-def run(name: str, size: str = "full", *, device=None, progress: bool = True, save: bool = True) -> dict:
+def run(name: str, size: str = "full", *, device=None, progress: bool = True, save: bool = True,
+        dataset: str | None = None) -> dict:
     """Run experiment ``name`` at ``size`` (``live`` or ``full``) and return its result.
 
+    ``dataset`` replaces the size's (``cifar10``: what the chapters run under the ``course`` and
+    ``paper`` profiles); such a run is not stored (``save`` must be False).
     With ``save`` the result goes to ``results/NAME.json``; finished units are kept in
     ``results/.NAME.partial.json`` as they finish, so an interrupted run, started again with the
     same size and code, picks up after the last finished unit.
@@ -53,6 +56,10 @@ def run(name: str, size: str = "full", *, device=None, progress: bool = True, sa
     if size not in module.SIZES:
         raise AlexNetError(f"Experiment {name} has no size {size!r}: choose from {', '.join(module.SIZES)}.")
     config = dict(module.SIZES[size])
+    if dataset is not None and dataset != config["dataset"]:
+        if save:
+            raise AlexNetError(f"A run of {name} on {dataset} is not the stored result: pass save=False.")
+        config["dataset"] = dataset
     device = torch.device(device) if device is not None else get_device()
     start = time.perf_counter()
     origin = provenance(f"python -m alexnet_lib.experiments run {name} --size {size}", device)
@@ -96,8 +103,9 @@ def run(name: str, size: str = "full", *, device=None, progress: bool = True, sa
 def verify(name: str, *, device=None) -> list[str]:
     """Re-run the first epoch of a stored result's first unit and compare; the mismatches, if any.
 
-    Also fails a result whose digest no longer matches (edited by hand) or whose config is not the
-    experiment's size of that name any more (the code was changed since: run it again).
+    Also fails a result whose digest no longer matches (edited by hand), whose config is not the
+    experiment's size of that name any more, or whose metrics are not what ``summarise`` makes of
+    its stored runs today (the code was changed since: run it again).
     """
     try:
         stored = load_result(name)
@@ -108,6 +116,10 @@ def verify(name: str, *, device=None) -> list[str]:
     if module.SIZES.get(stored["size"]) != config:
         return [f"{display_path(result_path(name))}: its config is not SIZES[{stored['size']!r}] of "
                 f"alexnet_lib/experiments/{name}.py any more: run the experiment again."]
+    done = [(u["unit"], {k: v for k, v in u.items() if k != "unit"}) for u in stored["units"]]
+    if json.loads(json.dumps(module.summarise(config, done))) != stored["metrics"]:
+        return [f"{display_path(result_path(name))}: its metrics are not what summarise() in "
+                f"alexnet_lib/experiments/{name}.py makes of its runs today: run the experiment again."]
     data = module.load(config, torch.device(device) if device is not None else get_device())
     first = stored["units"][0]
     fresh = module.run_unit(config, first["unit"], data, epochs=1)
