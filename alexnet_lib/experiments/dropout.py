@@ -87,4 +87,5 @@ def summarise(config: dict, done: list) -> dict:
     out["gap_diff"] = difference(gap[True], gap[False], paper_sign=-1)
     out["test_error_diff"] = difference(final[True], final[False], paper_sign=-1)
     out["epochs_ratio"] = out["paper"]["epochs_to_best"]["mean"] / out["none"]["epochs_to_best"]["mean"]
+    out["epochs_diff"] = difference(converge[True], converge[False], paper_sign=1)
     return out
