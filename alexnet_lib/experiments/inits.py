@@ -33,7 +33,7 @@ SCALE = {"paper": "raw", "2012-code": "raw", "caffe": "raw", "pytorch": "unit", 
 SIZES = {
     "live": dict(dataset="fashion-mnist", n_train=1280, n_test=1000, epochs=2, batch=128, lr=0.01,
                  weight_decay=0.0005, seeds=[0], record_every=2, left_at=0.8),
-    "full": dict(dataset="fashion-mnist", n_train=60000, n_test=5000, epochs=2, batch=128, lr=0.01,
+    "full": dict(dataset="fashion-mnist", n_train=20000, n_test=5000, epochs=6, batch=128, lr=0.01,
                  weight_decay=0.0005, seeds=[0, 1], record_every=10, left_at=0.8),
 }
 
