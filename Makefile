@@ -24,7 +24,7 @@ export PYTHONHASHSEED := 0
 PIP_FILTER := sed -u '/is ignored/d'
 header = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help install sysdeps data vendor execute book site test clean
+.PHONY: help install sysdeps data vendor execute book site results test clean
 
 help:  ## list the targets
 	@echo "AlexNet, the executable book (ALEXNET_PROFILE=$(ALEXNET_PROFILE))"
@@ -79,6 +79,11 @@ book: install sysdeps data vendor  ## install + data + execute the notebooks + b
 	@$(MAKE) execute
 	@$(MAKE) site
 
+results: install data  ## re-run every full-size experiment into results/ (hours on 2 CPU cores), then the claims page
+	$(call header,results: every experiment at its full size (python -m alexnet_lib.experiments list shows them))
+	$(BIN)/python -m alexnet_lib.experiments run --size full
+	$(BIN)/python -m alexnet_lib.experiments claims
+
 site: install vendor  ## build _build/html from the notebooks' stored outputs (warnings are errors)
 	$(call header,site: jupyter-book build (-W: a warning fails the build))
 	@# --all: Sphinx re-reads only changed pages otherwise, so a warning from an unchanged page is
@@ -97,12 +102,14 @@ NBVAL := CUDA_VISIBLE_DEVICES= $(BIN)/pytest -q --nbval --nbval-current-env --nb
 NBVAL_FIRST := book/0[1-9]_*.ipynb
 NBVAL_LAST := book/1[0-9]_*.ipynb
 UNIT := $(BIN)/pytest -q tests -p no:cacheprovider
+# Each stored full result in results/: its first run's first epoch again, compared (minutes).
+VERIFY := CUDA_VISIBLE_DEVICES= $(BIN)/python -m alexnet_lib.experiments verify
 test: override ALEXNET_PROFILE := smoke
 test: install sysdeps data vendor  ## what CI runs: every check, under the smoke profile, with two CPUs' kernels
 	$(call header,test 1/4: every notebook stored executed, top to bottom, without errors)
 	$(BIN)/python tools/check_notebooks.py
-	$(call header,test 2/4: unit tests (pytest tests) and nbval (re-execute the notebooks on the CPU and compare with the stored outputs), with this CPU's kernels and an older CPU's)
-	$(BIN)/python tools/two_cpus.py "$(UNIT)" "$(NBVAL) $(NBVAL_LAST)" "$(NBVAL) $(NBVAL_FIRST)"
+	$(call header,test 2/4: unit tests (pytest tests), nbval (re-execute the notebooks on the CPU and compare with the stored outputs) and the stored results' verification, with this CPU's kernels and an older CPU's)
+	$(BIN)/python tools/two_cpus.py "$(UNIT)" "$(NBVAL) $(NBVAL_LAST)" "$(NBVAL) $(NBVAL_FIRST)" "$(VERIFY)"
 	$(call header,test 3/4: build the site)
 	@$(MAKE) site
 	$(call header,test 4/4: open every page in headless Chromium)

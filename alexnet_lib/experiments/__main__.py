@@ -1,13 +1,17 @@
-"""``python -m alexnet_lib.experiments list | run NAME... [--size full] | verify [NAME...]``."""
+"""``python -m alexnet_lib.experiments list | run NAME... [--size full] | verify [NAME...] | claims``."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
 import torch
 
+from ..config import display_path
 from ..errors import AlexNetError, OneLineParser
+from . import __doc__ as PACKAGE_DOC
+from .claims import PAGE, write_page
 from .record import load_result, result_path
 from .runner import NAMES, run, verify
 
@@ -24,13 +28,14 @@ def _list() -> None:
             print(f"{name:<10}{err}")
             continue
         p, d = r["provenance"], r["data"]
-        data = f"{d['name']}, {d['train_images']:,}+{d['test_images']:,}"
+        data = f"{d['name'].removeprefix('real ').split(' (')[0]}, {d['train_images']:,}+{d['test_images']:,}"
         print(f"{name:<10}{r['size']:<6}{data:<34}{p['device'][:33]:<34}{p['wall_s'] / 60:>6.1f} m  "
               f"{p['commit']}{' (+changes)' if p['dirty'] else ''}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="python -m alexnet_lib.experiments", description=__doc__)
+    parser = OneLineParser(prog="python -m alexnet_lib.experiments", description=PACKAGE_DOC,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="each stored result: size, data, device, wall time, commit")
     p_run = commands.add_parser("run", help="run experiments and store results/NAME.json")
@@ -38,12 +43,17 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--size", default="full", choices=("live", "full"))
     p_verify = commands.add_parser("verify", help="re-run the first epoch of each stored result and compare")
     p_verify.add_argument("names", nargs="*", metavar="NAME", help="default: every stored result")
+    commands.add_parser("claims", help="write book/claims.md, the claims page, from the stored results")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
             _list()
             return 0
-        names = args.names or list(NAMES)
+        if args.command == "claims":
+            write_page()
+            print(f"claims: wrote {display_path(PAGE)}")
+            return 0
+        names = args.names or [n for n in NAMES if args.command == "run" or result_path(n).exists()]
         for name in names:
             if name not in NAMES:
                 raise AlexNetError(f"No experiment {name!r}: choose from {', '.join(NAMES)}.")
@@ -53,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
                 run(name, args.size)
             print(f"run: {len(names)} experiment(s) in {(time.perf_counter() - start) / 60:.1f} min")
             return 0
-        torch.set_num_threads(1)  # verify compares with one-thread runs; and is the same on any core count
+        if not names:
+            print("verify: no stored results in results/ (python -m alexnet_lib.experiments run)")
+            return 0
+        torch.set_num_threads(1)  # the stored runs had one thread; and one is the same on any machine
         failed = 0
         for name in names:
             start = time.perf_counter()
