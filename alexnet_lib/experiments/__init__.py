@@ -11,6 +11,6 @@ full results are stored in ``results/`` and shown in the chapters beside their l
 """
 
 from .record import load_result, provenance_line
-from .runner import NAMES, experiment, run, verify
+from .runner import NAMES, experiment, full_result, run, verify
 
-__all__ = ["NAMES", "experiment", "load_result", "provenance_line", "run", "verify"]
+__all__ = ["NAMES", "experiment", "full_result", "load_result", "provenance_line", "run", "verify"]

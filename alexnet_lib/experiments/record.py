@@ -113,10 +113,15 @@ def load_result(name: str) -> dict:
 
 
 def provenance_line(result: dict) -> str:
-    """One line a chapter prints beside a stored result: data, size, device, time, commit."""
+    """One line a chapter prints beside a full result (stored, or run here): data, size, device,
+    time, commit."""
     p, d = result["provenance"], result["data"]
-    real = "real" if d["real"] else "generated stand-in"
+    data = d["name"] if d["real"] else f"{d['name']} (generated stand-in, not real data)"
+    device = p["device"]
+    if device.startswith("CPU"):  # "CPU (x86_64, 1 thread)": name the CPU model and its kernels instead
+        device = f"{p['cpu']}, {device.rsplit(', ', 1)[-1].rstrip(')')}"
     commit = f"{p['commit']}{' + changes' if p['dirty'] else ''}" if p["commit"] else "no git"
-    return (f"stored result results/{result['name']}.json ({result['size']} size): {d['name']} ({real}), "
-            f"{d['train_images']:,} training + {d['test_images']:,} test images; {p['device']}, "
+    what = f"stored result results/{result['name']}.json" if "digest" in result else f"{result['name']}, run here"
+    return (f"{what} ({result['size']} size): {data}, "
+            f"{d['train_images']:,} training + {d['test_images']:,} test images; {device}, "
             f"{p['wall_s'] / 60:.1f} min, torch {p['torch']}, commit {commit}, {p['started'][:10]}")

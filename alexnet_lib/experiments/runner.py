@@ -23,7 +23,7 @@ from importlib import import_module
 import torch
 from tqdm.auto import tqdm
 
-from ..config import display_path, get_device
+from ..config import Profile, display_path, get_device, get_profile
 from ..errors import AlexNetError
 from ..files import write_atomic
 from .record import library_digest, load_result, provenance, result_path, results_root, save_result
@@ -98,6 +98,16 @@ def run(name: str, size: str = "full", *, device=None, progress: bool = True, sa
         if progress:
             print(f"{name}: wrote {display_path(path)} in {result['provenance']['wall_s'] / 60:.1f} min")
     return result
+
+
+def full_result(name: str, profile: Profile | None = None) -> dict:
+    """What a chapter shows as experiment ``name`` at full size: under ``smoke`` the stored result;
+    under ``course`` and ``paper`` the full experiment run live on the profile's small dataset
+    (CIFAR-10) and device, not stored."""
+    profile = profile or get_profile()
+    if profile.name == "smoke":
+        return load_result(name)
+    return run(name, "full", dataset=profile.small_dataset, save=False)
 
 
 def verify(name: str, *, device=None) -> list[str]:
