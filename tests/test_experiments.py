@@ -69,30 +69,31 @@ def test_a_stored_result_verifies_and_every_kind_of_edit_fails(results, capsys):
     assert set(stored["provenance"]) >= {"command", "commit", "dirty", "library", "torch", "device", "cpu",
                                          "started", "wall_s"}
     assert stored["data"]["real"] and stored["data"]["train_images"] == 256
-    assert runner.verify("lrn") == []
+    problems, compared = runner.verify("lrn")
+    assert problems == [] and compared["numbers"] == 3 and compared["largest"] == 0  # same machine: bit for bit
     assert cli.main(["verify", "lrn"]) == 0
     original = path.read_text()
 
     # a number changed by hand: the digest no longer matches
     _rewrite(path, lambda r: r["metrics"]["unit"]["with"].update(mean=0.01), seal=False)
-    assert "does not match its digest" in runner.verify("lrn")[0]
+    assert "does not match its digest" in runner.verify("lrn")[0][0]
     with pytest.raises(AlexNetError, match="does not match its digest"):
         record.load_result("lrn")
     # ... and sealed again: the metrics are not what the stored runs give
     path.write_text(original)
     _rewrite(path, lambda r: r["metrics"]["unit"]["with"].update(mean=0.01), seal=True)
-    assert "metrics are not what summarise()" in runner.verify("lrn")[0]
+    assert "metrics are not what summarise()" in runner.verify("lrn")[0][0]
     # a run's curve forged, metrics untouched: the re-run of its first epoch disagrees
     path.write_text(original)
     _rewrite(path, lambda r: r["units"][0]["train_error"].__setitem__(0, 0.01), seal=True)
-    problems = runner.verify("lrn")
+    problems, _ = runner.verify("lrn")
     assert len(problems) == 1 and "train_error[0]" in problems[0] and "0.0100 stored" in problems[0]
     assert cli.main(["verify", "lrn"]) == 1
     assert "FAILED" in capsys.readouterr().out
     # the experiment's size changed since the run
     path.write_text(original)
     lrn.SIZES["full"] = {**TINY, "epochs": 3}
-    assert "config is not SIZES['full']" in runner.verify("lrn")[0]
+    assert "config is not SIZES['full']" in runner.verify("lrn")[0][0]
 
 
 def test_an_interrupted_run_resumes_after_its_last_finished_unit(results, monkeypatch):
@@ -117,7 +118,7 @@ def test_an_interrupted_run_resumes_after_its_last_finished_unit(results, monkey
 
 
 def test_missing_results_and_unknown_names_say_what_to_do(results, capsys):
-    assert "python -m alexnet_lib.experiments run lrn --size full" in runner.verify("lrn")[0]
+    assert "python -m alexnet_lib.experiments run lrn --size full" in runner.verify("lrn")[0][0]
     assert cli.main(["run", "nosuch"]) == 2
     assert "choose from figure1" in capsys.readouterr().err
     with pytest.raises(AlexNetError, match="not the stored result"):

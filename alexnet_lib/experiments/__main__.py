@@ -70,10 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         failed = 0
         for name in names:
             start = time.perf_counter()
-            problems = verify(name)
+            problems, compared = verify(name)
             failed += bool(problems)
             status = "ok" if not problems else "FAILED"
-            print(f"verify {name}: {status} ({time.perf_counter() - start:.0f} s)", flush=True)
+            print(f"verify {name}: {status}: {compared['numbers']} numbers of the first epoch compared, largest "
+                  f"difference {compared['largest']:.4f} (tolerance {compared['tolerance']}); "
+                  f"{time.perf_counter() - start:.0f} s", flush=True)
             for line in problems:
                 print(f"  {line}")
         return 1 if failed else 0

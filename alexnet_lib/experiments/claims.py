@@ -41,37 +41,37 @@ def _figure1(m: dict) -> list[tuple]:
 
 def _lrn(m: dict) -> list[tuple]:
     words = {"unit": "unit-variance inputs", "raw": "the 2012 code's raw pixels"}
-    return [(f"§3.3: LRN lowers a four-layer CNN's test error ({words[s]})", "13% -> 11% on CIFAR-10",
+    return [(f"LRN lowers a four-layer CNN's test error ({words[s]})", "13% -> 11% on CIFAR-10",
              f"{pct(v['without']['mean'])} -> {pct(v['with']['mean'])}: {points(v['with_minus_without'])}; "
              f"{v['competing']['mean']:.0%} of units compete", v["with_minus_without"]["verdict"])
             for s, v in m.items()]
 
 
 def _pooling(m: dict) -> list[tuple]:
-    return [("§3.4: overlapping pools lower the error", "-0.4% top-1 (ImageNet)",
+    return [("overlapping pools lower the error", "-0.4% top-1 (ImageNet)",
              f"{pct(m['overlapping']['test_error']['mean'])} vs {pct(m['plain']['test_error']['mean'])}: "
              f"{points(m['test_error_diff'])}", m["test_error_diff"]["verdict"]),
-            ("§3.4: overlapping pools are slightly harder to overfit", "no number",
+            ("overlapping pools are slightly harder to overfit", "no number",
              f"held-out error at {pct(m['level'])} training error: {points(m['at_level_diff'])}",
              m["at_level_diff"]["verdict"])]
 
 
 def _views(m: dict) -> list[tuple]:
-    return [("§4.1: training on random crops and flips lowers the error", "\"substantial overfitting\" without",
+    return [("training on random crops and flips lowers the error", "\"substantial overfitting\" without",
              f"{pct(m['crops+flips']['one_view']['mean'])} vs {pct(m['centre']['one_view']['mean'])} (centre view): "
              f"{points(m['augment_minus_centre'])}", m["augment_minus_centre"]["verdict"]),
-            ("§4.1: averaging ten test views lowers the error", "no separate number (Table 2 uses it)",
+            ("averaging ten test views lowers the error", "no separate number (Table 2 uses it)",
              f"{pct(m['crops+flips']['ten_views']['mean'])} vs {pct(m['crops+flips']['one_view']['mean'])}: "
              f"{points(m['crops+flips']['ten_minus_one'])}", m["crops+flips"]["ten_minus_one"]["verdict"]),
-            ("§4.1: PCA lighting lowers top-1 by over 1%", "over 1% top-1", "needs colour images", "not testable here")]
+            ("PCA lighting lowers top-1 by over 1%", "over 1% top-1", "needs colour images", "not testable here")]
 
 
 def _dropout(m: dict) -> list[tuple]:
     ratio = m["epochs_ratio"]
-    return [("§4.2: without dropout the net overfits substantially", "no number",
+    return [("without dropout the net overfits substantially", "no number",
              f"held-out minus training error {pct(m['none']['gap']['mean'])} without, "
              f"{pct(m['paper']['gap']['mean'])} with: {points(m['gap_diff'])}", m["gap_diff"]["verdict"]),
-            ("§4.2: dropout roughly doubles the iterations to converge", "about 2x",
+            ("dropout roughly doubles the iterations to converge", "about 2x",
              f"{ratio:.2f}x the epochs to within 0.5 points of its best held-out error: "
              f"{m['epochs_diff']['diff']:+.1f} epochs (95% interval {m['epochs_diff']['interval'][0]:+.1f} to "
              f"{m['epochs_diff']['interval'][1]:+.1f})", m["epochs_diff"]["verdict"])]
@@ -82,16 +82,16 @@ def _inits(m: dict) -> list[tuple]:
     said = "; ".join(f"{n}: " + (", ".join("never" if s is None else f"step {s}" for s in steps))
                      for n, steps in left.items())
     paper_leaves = all(s is not None for s in left["paper"])
-    return [("§5: the paper's init (N(0, 0.01), biases 1) leaves the uniform guess's loss", "it trained AlexNet",
+    return [("the paper's init (N(0, 0.01), biases 1) leaves the uniform guess's loss", "it trained AlexNet",
              f"first below 80% training error (per seed): {said}",
              "reproduced" if paper_leaves else "not resolved at this size"),
-            ("§5: weight decay lowers the training error", "no number",
+            ("weight decay lowers the training error", "no number",
              f"{pct(m['he']['final_train_error']['mean'])} with vs {pct(m['no_decay']['final_train_error']['mean'])} "
              f"without: {points(m['decay_minus_none'])}", m["decay_minus_none"]["verdict"])]
 
 
 def _depth(m: dict) -> list[tuple]:
-    return [(f"§7: removing a middle conv layer ({m['removed']['layer']}) costs top-1", "about +2% top-1",
+    return [(f"removing a middle conv layer ({m['removed']['layer']}) costs top-1", "about +2% top-1",
              f"{pct(m['removed']['test_error']['mean'])} vs {pct(m['all_five']['test_error']['mean'])}: "
              f"{points(m['removed_minus_all'])}", m["removed_minus_all"]["verdict"])]
 
@@ -132,10 +132,11 @@ def page() -> str:
             continue
         result = load_result(name)
         d = result["data"]
-        data = f"{d['name'].split(' (')[0]}, {d['train_images']:,} + {d['test_images']:,} images, {len(result['units'])} runs"
+        data = (f"{d['name'].split(' (')[0]}, {result['size']} size: {d['train_images']:,} + "
+                f"{d['test_images']:,} images, {len(result['units'])} runs")
         for claim, paper, book, verdict in ROWS[name](result["metrics"]):
             lines.append(f"| [{experiment(name).SECTION}]({CHAPTER[name]}.ipynb) | {claim} | {paper} | {book} | "
-                         f"**{verdict}** | {data} |")
+                         f"**{verdict}** | {'-' if verdict == 'not testable here' else data} |")
     for section, chapter, claim, paper, why in NOT_TESTABLE:
         lines.append(f"| [{section}]({chapter}.ipynb) | {claim} | {paper} | {why} | **not testable here** | - |")
     return "\n".join(lines) + "\n"

@@ -110,26 +110,30 @@ def full_result(name: str, profile: Profile | None = None) -> dict:
     return run(name, "full", dataset=profile.small_dataset, save=False)
 
 
-def verify(name: str, *, device=None) -> list[str]:
-    """Re-run the first epoch of a stored result's first unit and compare; the mismatches, if any.
+def verify(name: str, *, device=None) -> tuple[list[str], dict]:
+    """Re-run the first epoch of a stored result's first unit and compare.
+
+    Returns the mismatches (empty when it holds) and what was compared: ``{"numbers": how many,
+    "largest": the largest difference, "tolerance": the experiment's}``.
 
     Also fails a result whose digest no longer matches (edited by hand), whose config is not the
     experiment's size of that name any more, or whose metrics are not what ``summarise`` makes of
     its stored runs today (the code was changed since: run it again).
     """
+    compared = {"numbers": 0, "largest": 0.0, "tolerance": experiment(name).TOLERANCE}
     try:
         stored = load_result(name)
     except AlexNetError as err:
-        return [str(err)]
+        return [str(err)], compared
     module = experiment(name)
     config = stored["config"]
     if module.SIZES.get(stored["size"]) != config:
         return [f"{display_path(result_path(name))}: its config is not SIZES[{stored['size']!r}] of "
-                f"alexnet_lib/experiments/{name}.py any more: run the experiment again."]
+                f"alexnet_lib/experiments/{name}.py any more: run the experiment again."], compared
     done = [(u["unit"], {k: v for k, v in u.items() if k != "unit"}) for u in stored["units"]]
     if json.loads(json.dumps(module.summarise(config, done))) != stored["metrics"]:
         return [f"{display_path(result_path(name))}: its metrics are not what summarise() in "
-                f"alexnet_lib/experiments/{name}.py makes of its runs today: run the experiment again."]
+                f"alexnet_lib/experiments/{name}.py makes of its runs today: run the experiment again."], compared
     data = module.load(config, torch.device(device) if device is not None else get_device())
     first = stored["units"][0]
     fresh = module.run_unit(config, first["unit"], data, epochs=1)
@@ -137,7 +141,9 @@ def verify(name: str, *, device=None) -> list[str]:
     for key, values in fresh.items():
         for i, (now, then) in enumerate(zip(values, first[key])):
             now, then = (now[-1], then[-1]) if isinstance(now, (list, tuple)) else (now, then)
+            compared["numbers"] += 1
+            compared["largest"] = max(compared["largest"], abs(now - then))
             if not abs(now - then) <= module.TOLERANCE:
                 problems.append(f"{name}: {key}[{i}] of run {first['unit']} is {now:.4f} re-run, "
                                 f"{then:.4f} stored (tolerance {module.TOLERANCE})")
-    return problems
+    return problems, compared
