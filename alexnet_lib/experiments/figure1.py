@@ -31,8 +31,8 @@ SIZES = {
                  lrs={"pytorch": [0.01, 0.05]}, seeds=[0], threshold=0.3,
                  thresholds=[0.5, 0.4, 0.3], record_every=5),
     "full": dict(dataset="fashion-mnist", n_train=60000, n_test=10000, epochs=3, batch=128,
-                 lrs={"pytorch": [0.005, 0.01, 0.02, 0.05], "2012": [0.002, 0.005, 0.01, 0.02]},
-                 seeds=[0, 1, 2], threshold=0.15, thresholds=[0.3, 0.25, 0.2, 0.15], record_every=20),
+                 lrs={"pytorch": [0.01, 0.02, 0.05, 0.1, 0.2], "2012": [0.002, 0.005, 0.01, 0.02, 0.05]},
+                 seeds=[0, 1, 2], threshold=0.15, thresholds=[0.3, 0.25, 0.2, 0.15, 0.12], record_every=20),
 }
 
 
