@@ -17,7 +17,9 @@ from alexnet_lib.models import (
     count_parameters,
     format_layer_table,
     init_2012_code_,
+    init_caffe_,
     init_paper_,
+    init_pytorch_,
     layer_table,
 )
 
@@ -140,6 +142,31 @@ def test_2012_code_init_std_0_03_in_conv3_conv4_conv5_else_the_papers():
         assert abs(weight.mean().item()) < 0.05 * std, name
         expected = 1.0 if name in {"conv2", "conv4", "conv5", "fc6", "fc7"} else 0.0
         assert (bias == expected).all(), name
+
+
+def test_caffe_init_fc6_fc7_std_0_005_and_biases_0_1_where_the_paper_has_1():
+    # bvlc_alexnet's train_val.prototxt: gaussian std 0.01, fc6/fc7 0.005; bias 0.1 in conv2/4/5, fc6/7.
+    torch.manual_seed(0)
+    net = init_caffe_(AlexNet(1000))
+    layers = {**dict(net.features.named_children()), **dict(net.classifier.named_children())}
+    for name in ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"]:
+        std = 0.005 if name in {"fc6", "fc7"} else 0.01
+        assert layers[name].weight.std().item() == pytest.approx(std, rel=0.03), name
+        expected = 0.1 if name in {"conv2", "conv4", "conv5", "fc6", "fc7"} else 0.0
+        assert torch.allclose(layers[name].bias, torch.full_like(layers[name].bias, expected)), name
+
+
+def test_pytorch_init_is_each_layers_own_reset():
+    net = nn.Sequential(nn.Conv2d(3, 8, 5), nn.Linear(300, 20))
+    for p in net.parameters():
+        nn.init.constant_(p, 7.0)
+    torch.manual_seed(0)
+    assert init_pytorch_(net) is net
+    torch.manual_seed(0)
+    fresh = nn.Sequential(nn.Conv2d(3, 8, 5), nn.Linear(300, 20))  # construction draws the same way
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), fresh.parameters()))
+    # uniform within 1/sqrt(fan-in): 75 for the conv, 300 for the linear layer
+    assert net[0].weight.abs().max() <= 75 ** -0.5 and net[1].weight.abs().max() <= 300 ** -0.5
 
 
 def test_conv2_two_towers_see_48_input_maps_each(model):
