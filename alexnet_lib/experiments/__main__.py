@@ -18,6 +18,7 @@ from .runner import NAMES, run, verify
 
 def _list() -> None:
     print(f"{'result':<10}{'size':<6}{'data':<34}{'device':<34}{'wall':>8}  commit")
+    total = 0.0
     for name in NAMES:
         if not result_path(name).exists():
             print(f"{name:<10}(none: python -m alexnet_lib.experiments run {name})")
@@ -28,9 +29,13 @@ def _list() -> None:
             print(f"{name:<10}{err}")
             continue
         p, d = r["provenance"], r["data"]
+        total += p["wall_s"]
         data = f"{d['name'].removeprefix('real ').split(' (')[0]}, {d['train_images']:,}+{d['test_images']:,}"
-        print(f"{name:<10}{r['size']:<6}{data:<34}{p['device'][:33]:<34}{p['wall_s'] / 60:>6.1f} m  "
+        device = p["cpu"].split(" (")[0] + ", 1 thread" * ("1 thread" in p["device"]) if p["device"].startswith("CPU") \
+            else p["device"]
+        print(f"{name:<10}{r['size']:<6}{data:<34}{device[:33]:<34}{p['wall_s'] / 60:>6.1f} m  "
               f"{p['commit']}{' (+changes)' if p['dirty'] else ''}")
+    print(f"{'total':<84}{total / 60:>6.1f} m")
 
 
 def main(argv: list[str] | None = None) -> int:
