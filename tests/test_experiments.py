@@ -9,7 +9,7 @@ import pytest
 
 from alexnet_lib.errors import AlexNetError
 from alexnet_lib.experiments import __main__ as cli
-from alexnet_lib.experiments import figure1, lrn, pooling, record, runner
+from alexnet_lib.experiments import claims, figure1, lrn, pooling, record, runner
 from alexnet_lib.experiments.summary import difference, seed_stats
 
 # A size of the LRN experiment that trains in about a second: 8 runs of 2 epochs over 256 images.
@@ -125,3 +125,11 @@ def test_missing_results_and_unknown_names_say_what_to_do(results, capsys):
         runner.run("lrn", dataset="cifar10")
     cli.main(["list"])
     assert "lrn" in capsys.readouterr().out
+
+
+def test_the_committed_claims_page_is_what_the_stored_results_give():
+    assert claims.PAGE.read_text() == claims.page(), (
+        "book/claims.md is out of date: run `python -m alexnet_lib.experiments claims`")
+    for name in runner.NAMES:  # every experiment has its stored full result, and the page a row for it
+        assert record.load_result(name)["size"] == "full"
+        assert f"]({claims.CHAPTER[name]}.ipynb)" in claims.PAGE.read_text()

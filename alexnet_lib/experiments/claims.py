@@ -31,8 +31,10 @@ def _figure1(m: dict) -> list[tuple]:
     rows = []
     for variant, v in m["variants"].items():
         start = "PyTorch's init, unit-variance inputs" if variant == "pytorch" else "the 2012 code's init and raw pixels"
+        never = sum(e is None for e in v["tanh"]["epochs"])
         ratio = (f"tanh needs {v['ratio_mean']:.2f}x ReLU's epochs (seeds {v['ratio_range'][0]:.2f}-"
-                 f"{v['ratio_range'][1]:.2f})" if v["ratio_mean"] else "one net never reached it")
+                 f"{v['ratio_range'][1]:.2f}{f'; tanh never got there in {never}' if never else ''})"
+                 if v["ratio_mean"] else "one net never reached it")
         rows.append((f"Figure 1: ReLU reaches a training error faster than tanh ({start})",
                      "25% on CIFAR-10, 6x fewer epochs",
                      f"{m['threshold']:.0%} on Fashion-MNIST: {ratio}", v["verdict"]))
@@ -51,7 +53,7 @@ def _pooling(m: dict) -> list[tuple]:
     return [("overlapping pools lower the error", "-0.4% top-1 (ImageNet)",
              f"{pct(m['overlapping']['test_error']['mean'])} vs {pct(m['plain']['test_error']['mean'])}: "
              f"{points(m['test_error_diff'])}", m["test_error_diff"]["verdict"]),
-            ("overlapping pools are slightly harder to overfit", "no number",
+            ("overlapping pools are slightly harder to overfit (compared at equal training error)", "no number",
              f"held-out error at {pct(m['level'])} training error: {points(m['at_level_diff'])}",
              m["at_level_diff"]["verdict"])]
 
