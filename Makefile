@@ -1,7 +1,7 @@
 # AlexNet, the executable book.  `make help` lists the targets.
 #
 #   make book    install, make the stand-in data, execute every notebook, build the site
-#   make test    what CI runs (.ci/run): executed-notebook check, unit tests + nbval with two CPUs' kernels, site, browser check
+#   make test    what CI runs (.ci/run): executed-notebook check, unit tests + nbval + verify results/ with two CPUs' kernels, site, browser check
 #
 # Every command uses .venv/bin/... explicitly: nothing needs activating.
 
@@ -108,7 +108,7 @@ test: override ALEXNET_PROFILE := smoke
 test: install sysdeps data vendor  ## what CI runs: every check, under the smoke profile, with two CPUs' kernels
 	$(call header,test 1/4: every notebook stored executed, top to bottom, without errors)
 	$(BIN)/python tools/check_notebooks.py
-	$(call header,test 2/4: unit tests (pytest tests), nbval (re-execute the notebooks on the CPU and compare with the stored outputs) and the stored results' verification, with this CPU's kernels and an older CPU's)
+	$(call header,test 2/4: unit tests (pytest tests) and nbval (re-execute the notebooks on the CPU and compare with the stored outputs) and verify results/ (re-run each stored result's first epoch) with this CPU's kernels and an older CPU's)
 	$(BIN)/python tools/two_cpus.py "$(UNIT)" "$(NBVAL) $(NBVAL_LAST)" "$(NBVAL) $(NBVAL_FIRST)" "$(VERIFY)"
 	$(call header,test 3/4: build the site)
 	@$(MAKE) site
