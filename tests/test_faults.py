@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +20,6 @@ import pytest
 import torch
 
 from alexnet_lib import files
-from alexnet_lib.config import REPO_ROOT
 from alexnet_lib.data.prepare import main as prepare_main
 from alexnet_lib.data.prepare import prepare_imagenet
 from alexnet_lib.data.standin import main as standin_main
@@ -29,25 +27,12 @@ from alexnet_lib.errors import AlexNetError
 from alexnet_lib.evaluate import table2
 from alexnet_lib.run_folder import check_store, load_checkpoint
 from alexnet_lib.train import main as train_main
+from clis import python_m as cli
 
 RUN = ["--model", "mini", "--epochs", "2", "--batch-size", "4", "--epoch-images", "8",
        "--checkpoint-every", "1", "--lr", "0.01", "--workers", "0", "--no-progress"]
 LONG = ["--model", "mini", "--epochs", "400", "--batch-size", "4", "--checkpoint-every", "3",
         "--lr", "0.01", "--workers", "0", "--no-progress"]  # minutes: it is always stopped
-
-
-def cli(module: str, *args, **popen):
-    """``python -m module *args`` in a fresh process; Popen if ``popen`` is given.
-
-    Ctrl-C as in a terminal: SIGINT at its default, even where this test runs in the background
-    (a shell starts background jobs with SIGINT ignored, and a child would inherit that).
-    """
-    command = [sys.executable, "-m", module, *map(str, args)]
-    env = {**os.environ, "ALEXNET_PROFILE": "smoke"}
-    if popen:
-        return subprocess.Popen(command, cwd=REPO_ROOT, env=env, text=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **popen)
-    return subprocess.run(command, cwd=REPO_ROOT, env=env, text=True, capture_output=True, timeout=600)
 
 
 def one_line(text: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pickle
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,13 +15,13 @@ import torch
 from PIL import Image
 from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
-from alexnet_lib.config import REPO_ROOT
 from alexnet_lib.data.prepare import main as prepare_main
 from alexnet_lib.data.prepare import prepare_imagenet
 from alexnet_lib.data.store import open_prepared, prepared_root
 from alexnet_lib.data.stats import compute_dataset_stats
 from alexnet_lib.errors import AlexNetError
 from alexnet_lib.preprocess import paper_preprocess, to_uint8_tensor
+from clis import python_m
 
 WNIDS = ["n01440764", "n02102040", "n02979186"]
 SIZE = 32  # stored side in these tests (the paper's 256 costs time and tests nothing more)
@@ -155,8 +154,7 @@ def tree(folder: Path) -> dict[str, bytes]:
 
 
 def cli(*args: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "alexnet_lib.data.prepare", *args]
-    return subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return python_m("alexnet_lib.data.prepare", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_a_killed_prepare_continues_where_it_stopped_and_ends_with_the_same_store(tmp_path):

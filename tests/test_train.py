@@ -4,21 +4,19 @@ that keeps its last good checkpoint, one-line command-line errors, the nets the 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 import torch
 
-from alexnet_lib.config import REPO_ROOT
 from alexnet_lib.data.batches import epoch_batches
 from alexnet_lib.errors import AlexNetError
 from alexnet_lib.models import TwoTowerAlexNet
 from alexnet_lib.recipe import TrainConfig, book_run, build_model, make_config
 from alexnet_lib.train import main
+from clis import python_m
 
 # A run small enough for two CPU cores: 2 epochs of 2 steps of 4 images, a checkpoint every 3 steps
 # (so one falls in the middle of the second epoch), the paper net and recipe otherwise.
@@ -31,13 +29,8 @@ LONG_RUN = ["--model", "mini", "--epochs", "6", "--batch-size", "4", "--checkpoi
             "--lr", "0.01", "--workers", "0", "--no-progress"]
 
 
-def train_cli(*args, **popen) -> subprocess.Popen | subprocess.CompletedProcess:
-    """``python -m alexnet_lib.train *args`` in a fresh process (its own random state and threads)."""
-    command = [sys.executable, "-m", "alexnet_lib.train", *map(str, args)]
-    env = {**os.environ, "ALEXNET_PROFILE": "smoke"}
-    if popen:
-        return subprocess.Popen(command, cwd=REPO_ROOT, env=env, text=True, **popen)
-    return subprocess.run(command, cwd=REPO_ROOT, env=env, text=True, capture_output=True, timeout=600)
+def train_cli(*args, **popen):
+    return python_m("alexnet_lib.train", *args, **popen)
 
 
 def load(path):
