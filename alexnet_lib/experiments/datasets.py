@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from ..config import get_device
 from ..data import ImageArrays, load_small_dataset
-from ..resident import ResidentData, channel_stats, to_device_dataset
+from ..evaluate import evaluate
+from ..resident import ResidentData, channel_stats, to_device_dataset, train_resident
 
 PROFILE_OF = {"fashion-mnist": "smoke", "cifar10": "course"}  # the profile whose small dataset it is
 
@@ -72,3 +73,15 @@ def batches(data: ResidentData, size: int = 1000) -> list[ResidentData]:
     """A resident dataset in consecutive slices, for `alexnet_lib.evaluate.evaluate`."""
     x, y = data
     return [(x[i:i + size], y[i:i + size]) for i in range(0, len(y), size)]
+
+
+def train_with_both_errors(net, config: dict, seed: int, data: SmallData, epochs: int | None = None) -> dict:
+    """Train ``net`` on ``data.train`` (the config's epochs, lr and batch; SGD with momentum, seeded by
+    ``seed``) and measure after every epoch the training error in eval mode (the whole net, e.g.
+    dropout at its test-time rule) and the held-out error: ``{"train_error": [...], "test_error": [...]}``."""
+    train_error = []
+    history = train_resident(net, data.train, epochs=epochs or config["epochs"], lr=config["lr"],
+                             batch_size=config["batch"], seed=seed, val=data.test, progress=False,
+                             after_epoch=lambda model: train_error.append(
+                                 evaluate(model, batches(data.train), data.train[0].device, ks=(1,))[1]))
+    return {"train_error": train_error, "test_error": history.val_error}

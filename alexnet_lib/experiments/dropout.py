@@ -17,9 +17,7 @@ import torch
 from torch import nn
 
 from ..dropout import PaperDropout
-from ..evaluate import evaluate
-from ..resident import train_resident
-from .datasets import batches, load_small
+from .datasets import load_small, train_with_both_errors
 from .summary import difference, seed_stats
 
 SECTION = "§4.2"
@@ -58,12 +56,7 @@ def run_unit(config: dict, unit: dict, data, epochs: int | None = None) -> dict:
     x, _ = data.train
     torch.manual_seed(unit["seed"])
     net = small_classifier(x[0].numel(), data.info["classes"], unit["dropout"], config["hidden"])
-    train_error = []
-    history = train_resident(net, data.train, epochs=epochs or config["epochs"], lr=config["lr"],
-                             batch_size=config["batch"], seed=unit["seed"], val=data.test, progress=False,
-                             after_epoch=lambda model: train_error.append(
-                                 evaluate(model, batches(data.train), x.device, ks=(1,))[1]))
-    return {"train_error": train_error, "test_error": history.val_error}
+    return train_with_both_errors(net, config, unit["seed"], data, epochs)
 
 
 def epochs_to_best(outcome: dict, within: float = 0.005) -> int:

@@ -14,10 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..evaluate import evaluate
 from ..models import CifarNet
-from ..resident import train_resident
-from .datasets import batches, load_small
+from .datasets import load_small, train_with_both_errors
 from .summary import difference, seed_stats
 
 SECTION = "§3.4"
@@ -44,12 +42,7 @@ def run_unit(config: dict, unit: dict, data, epochs: int | None = None) -> dict:
     torch.manual_seed(unit["seed"])
     net = CifarNet(num_classes=data.info["classes"], in_channels=x.shape[1], image_size=x.shape[-1],
                    pool_size=unit["z"])
-    train_error = []
-    history = train_resident(net, data.train, epochs=epochs or config["epochs"], lr=config["lr"],
-                             batch_size=config["batch"], seed=unit["seed"], val=data.test, progress=False,
-                             after_epoch=lambda model: train_error.append(
-                                 evaluate(model, batches(data.train), x.device, ks=(1,))[1]))
-    return {"train_error": train_error, "test_error": history.val_error}
+    return train_with_both_errors(net, config, unit["seed"], data, epochs)
 
 
 def test_error_at(outcome: dict, level: float) -> float | None:
