@@ -11,6 +11,7 @@ and on held-out test images.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -31,11 +32,13 @@ SIZES = {
 }
 
 
-def small_classifier(in_features: int, num_classes: int, dropout: bool, hidden: int = 256) -> nn.Sequential:
-    """fc6 -> ReLU -> drop -> fc7 -> ReLU -> drop -> fc8: AlexNet's classifier, ``hidden`` units wide."""
-    def drop():
-        return PaperDropout(0.5) if dropout else nn.Identity()
+def small_classifier(in_features: int, num_classes: int, drop: Callable[[], nn.Module],
+                     hidden: int = 256) -> nn.Sequential:
+    """fc6 -> ReLU -> drop -> fc7 -> ReLU -> drop -> fc8: AlexNet's classifier, ``hidden`` units wide.
 
+    ``drop()`` makes each dropout layer: ``lambda: PaperDropout(0.5)`` (the paper's), ``nn.Identity``
+    (none), or any other kind to compare (the §4.2 chapter's exercises).
+    """
     return nn.Sequential(OrderedDict([
         ("flatten", nn.Flatten()),
         ("fc6", nn.Linear(in_features, hidden)), ("relu6", nn.ReLU()), ("drop6", drop()),
@@ -55,7 +58,8 @@ def units(config: dict, done: list) -> list[dict]:
 def run_unit(config: dict, unit: dict, data, epochs: int | None = None) -> dict:
     x, _ = data.train
     torch.manual_seed(unit["seed"])
-    net = small_classifier(x[0].numel(), data.info["classes"], unit["dropout"], config["hidden"])
+    drop = (lambda: PaperDropout(0.5)) if unit["dropout"] else nn.Identity
+    net = small_classifier(x[0].numel(), data.info["classes"], drop, config["hidden"])
     return train_with_both_errors(net, config, unit["seed"], data, epochs)
 
 
