@@ -139,12 +139,14 @@ def pca_lighting(
     ``images`` is a float N×3×H×W batch; ``eigenvalues`` holds λ1..λ3 and ``eigenvectors`` the
     p_i as columns (rows R, G, B). One α per image and component, drawn afresh at every call
     ("each time the image is used"): α = ``std`` × ``torch.randn(N, 3)`` from ``generator`` (on
-    its device) when given. Every pixel of an image moves by the same RGB vector: the image gets
+    its device) when given. Any number C of channels works the same way (C eigenvalues, C×C
+    eigenvectors): on greyscale images (C = 1) the one component is brightness, and the rule
+    becomes a random brightness shift of α λ. Every pixel of an image moves by the same RGB vector: the image gets
     brighter or darker and its colour shifts along the principal components, while its content
     stays. λ is in squared pixel units, so it must suit the images' scale: see `lighting_lambdas`.
     Returns a new tensor of the images' dtype and device.
     """
-    _check_images(images, channels=3)
+    _check_images(images)
     if not images.is_floating_point():
         raise AlexNetError(
             f"PCA lighting adds a real-valued shift: convert the {images.dtype} images with .float() "
@@ -153,13 +155,14 @@ def pca_lighting(
     device = images.device
     lambdas = torch.as_tensor(eigenvalues, dtype=torch.float32, device=device)
     vectors = torch.as_tensor(eigenvectors, dtype=torch.float32, device=device)
-    if lambdas.shape != (3,) or vectors.shape != (3, 3):
+    c = images.shape[1]
+    if lambdas.shape != (c,) or vectors.shape != (c, c):
         raise AlexNetError(
-            f"Expected 3 eigenvalues and 3×3 eigenvectors (as columns), got shapes {tuple(lambdas.shape)} "
-            f"and {tuple(vectors.shape)}: use alexnet_lib.data.stats.rgb_eigen."
+            f"Expected {c} eigenvalues and {c}×{c} eigenvectors (as columns) for {c}-channel images, got "
+            f"shapes {tuple(lambdas.shape)} and {tuple(vectors.shape)}: use alexnet_lib.data.stats.rgb_eigen."
         )
     draw_on = _generator_device(generator, device)
-    alphas = std * torch.randn(len(images), 3, generator=generator, device=draw_on)
+    alphas = std * torch.randn(len(images), c, generator=generator, device=draw_on)
     shift = (alphas.to(device) * lambdas) @ vectors.T  # row n: sum_i α_ni λ_i p_i
     return images + shift.to(images.dtype)[:, :, None, None]
 

@@ -158,10 +158,20 @@ def test_lighting_with_std_0_leaves_images_unchanged():
 def test_lighting_refuses_integer_images_and_wrong_eigen_shapes():
     with pytest.raises(AlexNetError, match=r"\.float\(\)"):
         pca_lighting(random_uint8(2, 3, 4, 4), EIGENVALUES, EIGENVECTORS)
-    with pytest.raises(AlexNetError, match="N×3×H×W"):
+    with pytest.raises(AlexNetError, match="1 eigenvalues and 1×1"):
         pca_lighting(torch.zeros(2, 1, 4, 4), EIGENVALUES, EIGENVECTORS)
     with pytest.raises(AlexNetError, match="3 eigenvalues"):
         pca_lighting(torch.zeros(2, 3, 4, 4), EIGENVALUES[:2], EIGENVECTORS)
+
+
+def test_lighting_of_greyscale_images_is_one_brightness_shift_per_image_of_std_0_1_lambda():
+    """One channel: the one eigenvector is 1, so each image moves by α λ, α ~ N(0, 0.1)."""
+    images = torch.zeros(20_000, 1, 2, 2)
+    shift = pca_lighting(images, [3.0], [[1.0]], generator=seeded(9))
+    assert torch.equal(shift, shift[:, :, :1, :1].expand_as(shift))  # every pixel of an image alike
+    expected = 0.1 * torch.randn(20_000, 1, generator=seeded(9)) * 3.0
+    torch.testing.assert_close(shift[:, :, 0, 0], expected)
+    np.testing.assert_allclose(shift[:, 0, 0, 0].std().item(), 0.3, rtol=0.03)
 
 
 def test_unit_range_reading_turns_0_to_1_eigenvalues_into_the_circulated_0_to_255_values():
