@@ -109,6 +109,7 @@ def train_resident(
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     record_every: int = 0,
     after_epoch: Callable[[nn.Module], None] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> History:
     """Paper §3.1: minibatch SGD with momentum over a resident dataset; returns the curves.
 
@@ -133,7 +134,10 @@ def train_resident(
     the channels_last memory layout (in place, as `nn.Module.to` does). ``record_every=m`` (> 0)
     also records, every m batches, the training error over those m batches in ``history.steps``:
     Figure 1's curve at a resolution finer than an epoch. ``after_epoch(model)``, when given, is
-    called after each epoch (after ``val``): to measure anything else as training goes. If the loss becomes NaN or
+    called after each epoch (after ``val``): to measure anything else as training goes, or to step
+    a learning-rate schedule. ``optimizer``, when given, is used instead of `torch.optim.SGD` (e.g.
+    §5's `alexnet_lib.optim.PaperSGD` over the model's parameters, built after the model is on its
+    device); ``lr``, ``momentum`` and ``weight_decay`` are then its own. If the loss becomes NaN or
     infinite (a learning rate too high), training stops after that epoch: the lists are then
     shorter than ``epochs``. ``progress`` shows a tqdm bar, one tick per epoch.
     """
@@ -143,7 +147,7 @@ def train_resident(
     # channels_last (N, H, W, C in memory): the layout in which oneDNN on the CPU and cuDNN on
     # the GPU convolve fastest (about 1.4x for CifarNet on a CPU). The same numbers, up to rounding.
     model.to(device, memory_format=torch.channels_last).train()
-    optimizer = torch.optim.SGD(
+    optimizer = optimizer or torch.optim.SGD(
         model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay
     )
     generator = torch.Generator().manual_seed(seed)
