@@ -16,6 +16,7 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..config import REPO_ROOT, device_name, display_path
@@ -110,6 +111,36 @@ def load_result(name: str) -> dict:
             f"Restore it (git checkout {display_path(path)}) or run the experiment again."
         )
     return result
+
+
+def save_arrays(path: Path, arrays: dict) -> str:
+    """Write numpy ``arrays`` to the ``.npz`` file ``path`` whole or not at all; returns its SHA-256,
+    which the result's JSON keeps (so the digest covers the arrays too)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, lambda f: np.savez_compressed(f, **arrays),
+                 then="run the experiment again")
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_arrays(path: Path, sha256: str | None = None) -> dict:
+    """The arrays of an ``.npz`` file, checked against ``sha256`` when given."""
+    if not path.exists():
+        raise AlexNetError(f"No stored arrays {display_path(path)}: run the experiment that makes them again.")
+    if sha256 is not None and hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
+        raise AlexNetError(
+            f"{display_path(path)} does not match the SHA-256 its result's JSON keeps: restore it "
+            f"(git checkout {display_path(path)}) or run the experiment again."
+        )
+    with np.load(path) as file:
+        return {k: file[k] for k in file.files}
+
+
+def result_arrays(name: str) -> dict:
+    """The arrays a stored result keeps in ``results/NAME.npz`` (its JSON checked first)."""
+    info = load_result(name).get("arrays")
+    if info is None:
+        raise AlexNetError(f"The stored result {name} keeps no arrays.")
+    return load_arrays(results_root() / info["file"], info["sha256"])
 
 
 def provenance_line(result: dict) -> str:

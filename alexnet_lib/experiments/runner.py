@@ -12,6 +12,10 @@ An experiment is a module of this package with:
 * ``run_unit(config, unit, data, epochs=None)``: one run, returning its curves, each a list with
   one entry per epoch (or finer); ``epochs=1`` gives the same first entries as the whole run;
 * ``summarise(config, done)``: every number the chapter quotes, and its ``verdict``.
+
+A unit's outcome may also hold ``"arrays"``, a dict of numpy arrays (trained weights, kernels):
+they go to ``results/NAME.npz`` instead of the JSON (`record.save_arrays`), the first unit's under
+their own names and unit i's (i > 0) under ``NAME.i``.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ from tqdm.auto import tqdm
 from ..config import Profile, display_path, get_device, get_profile
 from ..errors import AlexNetError
 from ..files import write_atomic
-from .record import library_digest, load_result, provenance, result_path, results_root, save_result
+from .record import (library_digest, load_arrays, load_result, provenance, result_path, results_root,
+                     save_arrays, save_result)
 
-NAMES = ("figure1", "lrn", "pooling", "views", "dropout", "inits", "depth")  # in the paper's order
+NAMES = ("figure1", "lrn", "pooling", "views", "dropout", "inits", "depth", "table2")  # in the paper's order
 
 
 def experiment(name: str):
@@ -40,6 +45,10 @@ def experiment(name: str):
 
 def _partial_path(name: str):
     return results_root() / f".{name}.partial.json"
+
+
+def _unit_arrays_path(name: str, index: int):
+    return results_root() / f".{name}.partial.{index}.npz"
 
 
 def run(name: str, size: str = "full", *, device=None, progress: bool = True, save: bool = True,
@@ -64,12 +73,14 @@ def run(name: str, size: str = "full", *, device=None, progress: bool = True, sa
     start = time.perf_counter()
     origin = provenance(f"python -m alexnet_lib.experiments run {name} --size {size}", device)
     data = module.load(config, device)
-    done, key = [], {"size": size, "config": config, "library": library_digest()}
+    done, arrays, key = [], [], {"size": size, "config": config, "library": library_digest()}
     partial = _partial_path(name)
     if save and partial.exists():
         kept = json.loads(partial.read_text())
         if {k: kept.get(k) for k in key} == key:
             done = [(u, o) for u, o in kept["done"]]
+            arrays = [load_arrays(_unit_arrays_path(name, i)) if o.pop("arrays", False) else {}
+                      for i, (_, o) in enumerate(done)]
             if progress:
                 print(f"{name}: resuming after {len(done)} finished runs ({display_path(partial)})")
     bar = tqdm(desc=f"{name} ({size})", unit="run", disable=not progress, initial=len(done))
@@ -79,11 +90,15 @@ def run(name: str, size: str = "full", *, device=None, progress: bool = True, sa
         bar.refresh()
         if not todo:
             break
-        done.append((todo[0], module.run_unit(config, todo[0], data)))
+        outcome = module.run_unit(config, todo[0], data)
+        arrays.append(outcome.pop("arrays", {}))
+        done.append((todo[0], outcome))
         bar.update()
         if save:
             partial.parent.mkdir(parents=True, exist_ok=True)
-            text = json.dumps({**key, "done": done})
+            if arrays[-1]:
+                save_arrays(_unit_arrays_path(name, len(done) - 1), arrays[-1])
+            text = json.dumps({**key, "done": [(u, {**o, "arrays": bool(a)}) for (u, o), a in zip(done, arrays)]})
             write_atomic(partial, lambda f: f.write(text), mode="w", then="run the experiment again")
     bar.close()
     result = {
@@ -92,9 +107,18 @@ def run(name: str, size: str = "full", *, device=None, progress: bool = True, sa
         "units": [{"unit": u, **o} for u, o in done],
         "provenance": {**origin, "wall_s": round(time.perf_counter() - start, 1)},
     }
+    merged = {(k if i == 0 else f"{k}.{i}"): v for i, a in enumerate(arrays) for k, v in a.items()}
+    if merged:
+        result["arrays"] = {"file": f"{name}.npz", "keys": sorted(merged)}
+        if save:
+            result["arrays"]["sha256"] = save_arrays(results_root() / f"{name}.npz", merged)
+        else:
+            result["arrays"]["values"] = merged
     if save:
         path = save_result(result)
         partial.unlink(missing_ok=True)
+        for i in range(len(done)):
+            _unit_arrays_path(name, i).unlink(missing_ok=True)
         if progress:
             print(f"{name}: wrote {display_path(path)} in {result['provenance']['wall_s'] / 60:.1f} min")
     return result
