@@ -9,7 +9,7 @@ import pytest
 
 from alexnet_lib.errors import AlexNetError
 from alexnet_lib.experiments import __main__ as cli
-from alexnet_lib.experiments import claims, figure1, lrn, pooling, record, runner
+from alexnet_lib.experiments import claims, figure1, figure4, lrn, pooling, record, runner, table2
 from alexnet_lib.experiments.summary import difference, seed_stats
 
 # A size of the LRN experiment that trains in about a second: 8 runs of 2 epochs over 256 images.
@@ -133,3 +133,32 @@ def test_the_committed_claims_page_is_what_the_stored_results_give():
     for name in runner.NAMES:  # every experiment has its stored full result, and the page a row for it
         assert record.load_result(name)["size"] == "full"
         assert f"]({claims.CHAPTER[name]}.ipynb)" in claims.PAGE.read_text()
+
+
+def test_arrays_are_stored_beside_the_json_and_read_back_by_the_experiment_that_needs_them(tmp_path, monkeypatch):
+    """table2 keeps its trained weights in results/table2.npz; figure4 rebuilds the net from them."""
+    monkeypatch.setattr(record, "RESULTS", tmp_path)
+    monkeypatch.setitem(table2.SIZES, "full", dict(table2.SIZES["live"], n_train=256, n_test=128, epochs=1))
+    monkeypatch.setitem(figure4.SIZES, "full", dict(figure4.SIZES["full"], shown=4, queries=2))
+    stored = runner.run("table2", progress=False)
+    weights = record.result_arrays("table2")
+    assert stored["arrays"]["keys"] == sorted(weights) and weights["features.conv1.weight"].shape == (24, 1, 5, 5)
+    # the weights are the net's: its centre-view test error is the stored one
+    trained = figure4.load(figure4.SIZES["full"], "cpu")
+    again = table2.views(trained.net, trained.data.test)["one_view"]
+    assert again == pytest.approx(stored["units"][0]["final"]["one_view"], abs=1e-6)
+    four = runner.run("figure4", progress=False)
+    outcome = four["units"][0]
+    assert [len(s) for s in outcome["top5_scores"]] == [5] * 4
+    assert all(a >= b for s in outcome["top5_scores"] for a, b in zip(s, s[1:]))  # most probable first
+    # a pixel-space neighbour of a test image is the training image nearest to it, by hand
+    (x_train, y_train), (x_test, _) = trained.data.train, trained.data.test
+    q = outcome["queries"][0]
+    d = (x_train[:, :, 2:30, 2:30] - x_test[q, :, 2:30, 2:30]).flatten(1).norm(dim=1)
+    assert outcome["neighbours"]["pixels"][0][0] == int(d.argmin())
+    assert outcome["neighbour_labels"]["pixels"][0][0] == int(y_train[int(d.argmin())])
+    assert runner.verify("table2")[0] == [] and runner.verify("figure4")[0] == []
+    # an edited array file no longer matches the SHA-256 its JSON keeps
+    (tmp_path / "table2.npz").write_bytes(b"not the weights")
+    with pytest.raises(AlexNetError, match="does not match the SHA-256"):
+        record.result_arrays("table2")

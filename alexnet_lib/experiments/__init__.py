@@ -10,7 +10,8 @@ nbval, and a ``full`` one, big enough to show the paper's effect or its absence 
 full results are stored in ``results/`` and shown in the chapters beside their live runs.
 """
 
-from .record import load_result, provenance_line
+from .record import load_result, provenance_line, result_arrays
 from .runner import NAMES, experiment, full_result, run, verify
 
-__all__ = ["NAMES", "experiment", "full_result", "load_result", "provenance_line", "run", "verify"]
+__all__ = ["NAMES", "experiment", "full_result", "load_result", "provenance_line", "result_arrays", "run",
+           "verify"]

@@ -135,11 +135,15 @@ def load_arrays(path: Path, sha256: str | None = None) -> dict:
         return {k: file[k] for k in file.files}
 
 
-def result_arrays(name: str) -> dict:
-    """The arrays a stored result keeps in ``results/NAME.npz`` (its JSON checked first)."""
-    info = load_result(name).get("arrays")
+def result_arrays(result: dict | str) -> dict:
+    """The arrays of a result: of a stored one (a name, or its loaded JSON) from ``results/NAME.npz``,
+    checked against the SHA-256 its JSON keeps; of one run here and not stored, from memory."""
+    result = load_result(result) if isinstance(result, str) else result
+    info = result.get("arrays")
     if info is None:
-        raise AlexNetError(f"The stored result {name} keeps no arrays.")
+        raise AlexNetError(f"The result {result['name']} keeps no arrays.")
+    if "values" in info:
+        return info["values"]
     return load_arrays(results_root() / info["file"], info["sha256"])
 
 

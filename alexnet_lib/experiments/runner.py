@@ -33,7 +33,7 @@ from ..files import write_atomic
 from .record import (library_digest, load_arrays, load_result, provenance, result_path, results_root,
                      save_arrays, save_result)
 
-NAMES = ("figure1", "lrn", "pooling", "views", "dropout", "inits", "depth", "table2")  # in the paper's order
+NAMES = ("figure1", "lrn", "pooling", "views", "dropout", "inits", "table2", "figure3", "figure4", "depth")  # in the paper's order
 
 
 def experiment(name: str):
@@ -56,7 +56,8 @@ def run(name: str, size: str = "full", *, device=None, progress: bool = True, sa
     """Run experiment ``name`` at ``size`` (``live`` or ``full``) and return its result.
 
     ``dataset`` replaces the size's (``cifar10``: what the chapters run under the ``course`` and
-    ``paper`` profiles); such a run is not stored (``save`` must be False).
+    ``paper`` profiles); such a run is not stored (``save`` must be False). An experiment whose
+    config names no dataset (its data is always the same) ignores it.
     With ``save`` the result goes to ``results/NAME.json``; finished units are kept in
     ``results/.NAME.partial.json`` as they finish, so an interrupted run, started again with the
     same size and code, picks up after the last finished unit.
@@ -65,7 +66,7 @@ def run(name: str, size: str = "full", *, device=None, progress: bool = True, sa
     if size not in module.SIZES:
         raise AlexNetError(f"Experiment {name} has no size {size!r}: choose from {', '.join(module.SIZES)}.")
     config = dict(module.SIZES[size])
-    if dataset is not None and dataset != config["dataset"]:
+    if dataset is not None and "dataset" in config and dataset != config["dataset"]:
         if save:
             raise AlexNetError(f"A run of {name} on {dataset} is not the stored result: pass save=False.")
         config["dataset"] = dataset
