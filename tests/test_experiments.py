@@ -6,10 +6,11 @@ import json
 import math
 
 import pytest
+import torch
 
 from alexnet_lib.errors import AlexNetError
 from alexnet_lib.experiments import __main__ as cli
-from alexnet_lib.experiments import claims, figure1, figure4, lrn, pooling, record, runner, table2
+from alexnet_lib.experiments import claims, figure1, figure3, figure4, lrn, pooling, record, runner, table2
 from alexnet_lib.experiments.summary import difference, seed_stats
 
 # A size of the LRN experiment that trains in about a second: 8 runs of 2 epochs over 256 images.
@@ -162,3 +163,28 @@ def test_arrays_are_stored_beside_the_json_and_read_back_by_the_experiment_that_
     (tmp_path / "table2.npz").write_bytes(b"not the weights")
     with pytest.raises(AlexNetError, match="does not match the SHA-256"):
         record.result_arrays("table2")
+
+
+def test_figure3_verdicts_need_every_seed():
+    def outcome(oriented, p):
+        return {"smoothness": [[0.9, 0.9]], "orientedness": [oriented], "colourfulness": [[0.3, 0.7]],
+                "train_error": [0.5], "moved": [1.0], "split": {"colourfulness": {"diff": 0.4, "p": p}}}
+    ica = {"smoothness": [[0.8, 0.8]], "orientedness": [[0.5, 0.5]], "colourfulness": [[0.2, 0.2]]}
+    both = figure3.summarise({}, [({"seed": 0}, outcome([0.5, 0.4], 0.001)), ({"seed": 1}, outcome([0.6, 0.35], 0.01)),
+                                  ({"reference": "ica"}, ica)])
+    assert both["oriented_verdict"] == both["split_verdict"] == "reproduced"
+    one = figure3.summarise({}, [({"seed": 0}, outcome([0.5, 0.2], 0.001)), ({"seed": 1}, outcome([0.6, 0.35], 0.2)),
+                                 ({"reference": "ica"}, ica)])
+    assert one["oriented_verdict"] == one["split_verdict"] == "not resolved at this size"
+
+
+def test_figure3_batches_are_views_of_their_exemplars():
+    """A view of exemplar c, lighting off: its pixels lie within exemplar c's range, not another's."""
+    exemplars = torch.stack([torch.full((3, 80, 80), 10.0), torch.full((3, 80, 80), 200.0)])
+    exemplars[1, :, :, 40:] = 100.0  # exemplar 1: two halves
+    lighting = (torch.zeros(3), torch.eye(3), torch.zeros(3), torch.ones(3))
+    images, labels = figure3.exemplar_batch(exemplars, lighting, 16, torch.Generator().manual_seed(0))
+    assert images.shape == (16, 3, 64, 64) and images.is_contiguous(memory_format=torch.channels_last)
+    for image, label in zip(images, labels):
+        low, high = (10.0, 10.0) if label == 0 else (100.0, 200.0)
+        assert low - 1e-3 <= image.min() and image.max() <= high + 1e-3

@@ -164,8 +164,8 @@ def page() -> str:
             continue
         result = load_result(name)
         d = result["data"]
-        data = (f"{d['name'].split(' (')[0]}, {result['size']} size: {d['train_images']:,} + "
-                f"{d['test_images']:,} images, {len(result['units'])} runs")
+        images = f"{d['train_images']:,}" + (f" + {d['test_images']:,}" if d["test_images"] else "")
+        data = f"{d['name'].split(' (')[0]}, {result['size']} size: {images} images, {len(result['units'])} runs"
         for claim, paper, book, verdict in ROWS[name](result["metrics"]):
             lines.append(f"| [{experiment(name).SECTION}]({CHAPTER[name]}.ipynb) | {claim} | {paper} | {book} | "
                          f"**{verdict}** | {'-' if verdict == 'not testable here' else data} |")

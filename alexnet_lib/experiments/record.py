@@ -158,5 +158,6 @@ def provenance_line(result: dict) -> str:
     commit = f"{p['commit']}{' + changes' if p['dirty'] else ''}" if p["commit"] else "no git"
     what = f"stored result results/{result['name']}.json" if "digest" in result else f"{result['name']}, run here"
     return (f"{what} ({result['size']} size): {data}, "
-            f"{d['train_images']:,} training + {d['test_images']:,} test images; {device}, "
+            f"{d['train_images']:,} training" + (f" + {d['test_images']:,} test" if d["test_images"] else "")
+            + f" images; {device}, "
             f"{p['wall_s'] / 60:.1f} min, torch {p['torch']}, commit {commit}, {p['started'][:10]}")
