@@ -11,7 +11,6 @@ import pytest
 import torch
 import torchvision
 
-from alexnet_lib.data import cifar
 from alexnet_lib.data.arrays import ImageArrays
 from alexnet_lib.data.cifar import load_cifar10
 from alexnet_lib.errors import AlexNetError
@@ -72,22 +71,11 @@ def test_missing_batch_file_is_named(standin_root, tmp_path):
         load_cifar10(tmp_path)
 
 
-def test_download_goes_through_torchvision_then_our_reader(standin_root, tmp_path, monkeypatch):
-    def fake_download(root, train, download):  # what torchvision leaves behind: root/cifar-10-batches-py/
-        assert download
-        shutil.copytree(standin_root / "cifar10" / "cifar-10-batches-py", root / "cifar-10-batches-py")
-
-    monkeypatch.setattr(cifar, "CIFAR10", fake_download)
-    fetched = load_cifar10(tmp_path, train=False, download=True)
-    assert torch.equal(fetched.images, load_cifar10(standin_root / "cifar10", train=False).images)
-
-
 def test_failed_download_is_an_alexnet_error(tmp_path, monkeypatch):
-    def offline(root, train, download):
-        raise OSError("no network")
-
-    monkeypatch.setattr(cifar, "CIFAR10", offline)
-    with pytest.raises(AlexNetError, match="no network"):
+    """Downloading is `alexnet_lib.data.download`'s (tests/test_download.py); offline, one clear error."""
+    monkeypatch.setenv("ALEXNET_DATA", str(tmp_path))
+    monkeypatch.setenv("ALEXNET_DOWNLOAD_FROM", "http://127.0.0.1:9")
+    with pytest.raises(AlexNetError, match="has no readable MD5SUMS"):
         load_cifar10(tmp_path, download=True)
 
 

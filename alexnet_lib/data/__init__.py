@@ -64,7 +64,7 @@ def load_small_dataset(train: bool = True, profile: Profile | str | None = None)
     """Paper §3.1 (Figure 1) and §3.3: the profile's small dataset, whole, as an `ImageArrays`.
 
     Real Fashion-MNIST under ``smoke`` (offline; 1×28×28), real CIFAR-10 under ``course`` and
-    ``paper`` (3×32×32; downloaded by torchvision on first use).
+    ``paper`` (3×32×32; downloaded on first use, `alexnet_lib.data.download`).
     """
     from .cifar import load_cifar10
     from .fashion_mnist import load_fashion_mnist

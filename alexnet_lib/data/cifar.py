@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.datasets import CIFAR10
 
 from ..config import data_root
 from ..errors import AlexNetError
 from .arrays import ImageArrays
+from .download import download_dataset
 from .standin import CIFAR_FOLDER, is_standin
 
 TRAIN_FILES = tuple(f"data_batch_{b}" for b in range(1, 6))
@@ -24,15 +24,13 @@ def load_cifar10(root: str | Path | None = None, train: bool = True, download: b
     We read the pickles ourselves rather than through torchvision's `CIFAR10`, whose md5 check
     rejects the generated stand-in: the same reader serves both. ``root`` (default
     ``data_root()/"cifar10"``) holds ``cifar-10-batches-py/``; with ``download=True`` a missing copy
-    is fetched by torchvision first. The stand-in is ``data_root()/"standin"/"cifar10"``.
+    is downloaded and extracted first (`alexnet_lib.data.download`: checksummed, resumable). The
+    stand-in is ``data_root()/"standin"/"cifar10"``.
     """
     root = Path(root) if root is not None else data_root() / "cifar10"
     batches = root / CIFAR_FOLDER
     if not batches.is_dir() and download:
-        try:
-            CIFAR10(root, train=train, download=True)
-        except (OSError, RuntimeError) as err:  # no network, or a corrupt download
-            raise AlexNetError(f"Could not download CIFAR-10 into {root} ({err}). {_how_to_get(root)}") from None
+        download_dataset("cifar10", batches)
     if not batches.is_dir():
         raise AlexNetError(f"CIFAR-10 is not at {batches}. {_how_to_get(root)}")
 
@@ -42,7 +40,7 @@ def load_cifar10(root: str | Path | None = None, train: bool = True, download: b
         images.append(torch.from_numpy(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)))
         labels.append(torch.tensor(batch[b"labels"], dtype=torch.int64))
     classes = [name.decode() for name in _unpickle(batches / "batches.meta")[b"label_names"]]
-    if is_standin(root):
+    if is_standin(root) or is_standin(batches):  # generated here, or extracted from the stand-in's archive
         source = "stand-in CIFAR-10 (generated, NOT the real dataset)"
     else:
         source = "real CIFAR-10 (Krizhevsky, 2009)"

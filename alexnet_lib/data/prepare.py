@@ -275,7 +275,8 @@ def prepare_imagenet(
 ) -> PreparedStore:
     """Paper §2: write the store of ``source``'s train and val splits to ``out``, and return it opened.
 
-    ``source`` is an ImageNet-layout root (default: the profile's, `imagenet_root`); ``out`` defaults
+    ``source`` is an ImageNet-layout root (default: the profile's, `imagenet_root`, which downloads
+    Imagenette under ``course`` when it is missing); ``out`` defaults
     to `prepared_root`. ``workers`` processes (default: every core) preprocess ``chunk_size`` images
     each at a time; ``format`` is ``"jpeg"`` (``quality``) or ``"raw"``. Run again after a kill with the
     same arguments, it continues where it stopped; run again on a complete store, it returns at once.
@@ -285,7 +286,7 @@ def prepare_imagenet(
         raise AlexNetError(f"Unknown store format {format!r}: use one of {', '.join(FORMATS)}.")
     if not 1 <= quality <= 100 or size < 1 or chunk_size < 1:
         raise AlexNetError(f"Need quality 1-100, size >= 1, chunk size >= 1; got {quality}, {size}, {chunk_size}.")
-    root = Path(source).expanduser().resolve() if source is not None else imagenet_root()
+    root = Path(source).expanduser().resolve() if source is not None else imagenet_root(download=True)
     out = Path(out).expanduser().resolve() if out is not None else prepared_root()
     if out == root:
         raise AlexNetError(f"--out {out} is the source itself: pick another folder for the store.")
