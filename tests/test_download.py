@@ -1,4 +1,4 @@
-"""Downloads of the public datasets: from a local server holding the stand-in's format-exact archives."""
+"""Downloads and archives of the real datasets: the stand-in's format-exact archives, served locally."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 from alexnet_lib.data import download
 from alexnet_lib.data.cifar import load_cifar10
 from alexnet_lib.data.imagenet import imagenet_folder, imagenet_root
-from alexnet_lib.data.standin import STANDIN_CLASSES, make_standin, write_archives
+from alexnet_lib.data.archives import ILSVRC, write_archives
+from alexnet_lib.data.standin import MARKER, STANDIN_CLASSES, make_standin
 from alexnet_lib.errors import AlexNetError
 
 
@@ -43,11 +44,15 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def mirror(tmp_path_factory):
-    """A folder with the stand-in's archives and MD5SUMS, served over HTTP on 127.0.0.1."""
+def standin(tmp_path_factory):
     root = tmp_path_factory.mktemp("standin")
-    make_standin(root, train_per_class=2, val_per_class=1, cifar_train_per_batch=20, cifar_test=10, workers=1)
-    folder = write_archives(tmp_path_factory.mktemp("mirror"), root)
+    return make_standin(root, train_per_class=2, val_per_class=2, cifar_train_per_batch=20, cifar_test=10, workers=1)
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory, standin):
+    """A folder with the stand-in's archives and MD5SUMS, served over HTTP on 127.0.0.1."""
+    folder = write_archives(tmp_path_factory.mktemp("mirror"), standin)
     handler = lambda *a, **k: _RangeHandler(*a, directory=str(folder), **k)  # noqa: E731
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -83,7 +88,7 @@ def test_cifar10_and_imagenette_download_extract_and_load_and_say_they_are_the_s
     root = imagenet_root("course", download=True)
     assert root == data / "imagenette"
     val = imagenet_folder(root, "val")
-    assert val.classes == [wnid for wnid, _ in STANDIN_CLASSES] and len(val) == 10
+    assert val.classes == [wnid for wnid, _ in STANDIN_CLASSES] and len(val) == 20
     assert load_cifar10(download=True).images.shape == (100, 3, 32, 32)  # a second call reads what is there
 
 
@@ -120,3 +125,29 @@ def test_an_archive_without_the_expected_folder_is_refused(tmp_path):
     with pytest.raises(AlexNetError, match="does not hold a folder cifar-10-batches-py/"):
         download.extract(archive, tmp_path / "out", "cifar-10-batches-py")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_ilsvrc_archives_read_as_the_real_ones_past_the_checksum(tmp_path, mirror, standin, monkeypatch):
+    """torchvision's reader of the three ILSVRC-2012 files: it checks their MD5s against the real
+    files' (so the copies fail, with our message), then parses the devkit, extracts the per-class
+    tars and sorts the flat validation folder by the ground truth. Past the check, every image must
+    land in its own class."""
+    import torchvision.datasets.imagenet as tv_imagenet
+
+    folder, _ = mirror
+    for name in (*ILSVRC, MARKER):
+        (tmp_path / name).write_bytes((folder / name).read_bytes())
+    with pytest.raises(AlexNetError, match="Cannot read the val split of ILSVRC-2012 .* is not present .* or is corrupted"):
+        imagenet_folder(tmp_path, "val")
+    sums = dict(reversed(line.split("  ")) for line in (folder / "MD5SUMS").read_text().splitlines())
+    monkeypatch.setattr(tv_imagenet, "_verify_archive",
+                        lambda root, file, md5: None if hashlib.md5((Path(root) / file).read_bytes()).hexdigest()
+                        == sums[file] else pytest.fail(f"{file} is not the written archive"))
+    wnids = [wnid for wnid, _ in STANDIN_CLASSES]
+    for split, per_class in (("val", 2), ("train", 2)):
+        dataset = imagenet_folder(tmp_path, split)
+        assert dataset.classes == wnids and dataset.class_names[0] == "tench" and "stand-in" in dataset.source
+        assert len(dataset) == per_class * len(wnids)
+        originals = {p.read_bytes(): p.parent.name for p in (standin / "imagenet" / split).glob("*/*")}
+        for path, label in dataset.samples:
+            assert originals[Path(path).read_bytes()] == wnids[label]

@@ -16,15 +16,12 @@ Command line: ``python -m alexnet_lib.data.standin [--root DIR] [--force]``.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import json
 import os
 import pickle
 import shutil
 import struct
 import sys
-import tarfile
 import time
 from multiprocessing import Pool
 from pathlib import Path
@@ -248,51 +245,6 @@ def _clear(folder: Path) -> None:
         )
     elif folder.exists():
         folder.rmdir()
-
-
-def write_archives(out: str | Path, root: str | Path | None = None) -> Path:
-    """The stand-in as the archives a user downloads, format for format, with their ``MD5SUMS``.
-
-    ``cifar-10-python.tar.gz`` holds ``cifar-10-batches-py/`` (the five training batches,
-    ``test_batch``, ``batches.meta``, ``readme.html``), as the real one does; ``imagenette2-320.tgz``
-    holds ``imagenette2-320/`` with ``train/<wnid>/*.JPEG``, ``val/<wnid>/*.JPEG`` and
-    ``noisy_imagenette.csv``. Each also holds the stand-in's marker, so that what is extracted from
-    it still says it is not real data. ``root`` is a stand-in made by `make_standin` (default: its
-    default one, made if missing).
-    Served from a folder (``ALEXNET_DOWNLOAD_FROM``), they drive `alexnet_lib.data.download` the way
-    the real files do. Returns ``out``.
-    """
-    root = Path(root) if root is not None else make_standin()
-    if not all(is_standin(root / name) for name in ("cifar10", "imagenet")):
-        raise AlexNetError(f"{root} holds no stand-in to pack: make one with make_standin(root) first.")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    cifar, imagenet = root / "cifar10", root / "imagenet"
-    with tarfile.open(out / "cifar-10-python.tar.gz", "w:gz") as tar:
-        tar.add(cifar / CIFAR_FOLDER, CIFAR_FOLDER)
-        tar.add(cifar / MARKER, f"{CIFAR_FOLDER}/{MARKER}")
-        _add_text(tar, f"{CIFAR_FOLDER}/readme.html", "<p>The generated stand-in of CIFAR-10, NOT the real dataset.</p>\n")
-    rows = ["path,noisy_labels_0,noisy_labels_1,noisy_labels_5,noisy_labels_25,noisy_labels_50,is_valid"]
-    for split in ("train", "val"):
-        for image in sorted((imagenet / split).glob("*/*")):
-            wnid = image.parent.name
-            rows.append(f"{split}/{wnid}/{image.name},{','.join([wnid] * 5)},{split == 'val'}")
-    with tarfile.open(out / "imagenette2-320.tgz", "w:gz") as tar:
-        for split in ("train", "val"):
-            tar.add(imagenet / split, f"imagenette2-320/{split}")
-        tar.add(imagenet / MARKER, f"imagenette2-320/{MARKER}")
-        _add_text(tar, "imagenette2-320/noisy_imagenette.csv", "\n".join(rows) + "\n")
-    sums = [f"{hashlib.md5((out / name).read_bytes()).hexdigest()}  {name}"
-            for name in ("cifar-10-python.tar.gz", "imagenette2-320.tgz")]
-    (out / "MD5SUMS").write_text("\n".join(sums) + "\n")
-    return out
-
-
-def _add_text(tar: tarfile.TarFile, name: str, text: str) -> None:
-    data = text.encode()
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
 
 
 def main(argv: list[str] | None = None) -> None:
