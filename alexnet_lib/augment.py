@@ -127,6 +127,20 @@ def lighting_lambdas(
     raise AlexNetError(f"Unknown lighting reading {reading!r}: use 'unit-range' or '2012-code'.")
 
 
+def lighting_components(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Paper §4.1: the PCA of the pixel values of a float batch ``images`` (N×C×H×W, any C).
+
+    Every pixel is one sample of a C-vector; returns the λ to put into `pca_lighting` in the
+    2012 code's reading (`lighting_lambdas`: the square roots of the eigenvalues, so the shifts
+    suit the images' own scale) and the eigenvectors as columns, float32. For uint8 ImageNet-size
+    sets, streamed, see `alexnet_lib.data.stats.rgb_covariance`.
+    """
+    _check_images(images)
+    pixels = images.transpose(0, 1).flatten(1).double()
+    eigenvalues, eigenvectors = torch.linalg.eigh(torch.atleast_2d(torch.cov(pixels)))
+    return lighting_lambdas(eigenvalues.clamp(min=0)).float(), eigenvectors.float()
+
+
 def pca_lighting(
     images: torch.Tensor,
     eigenvalues: torch.Tensor | Sequence[float],

@@ -14,6 +14,7 @@ from alexnet_lib.augment import (
     CIRCULATED_IMAGENET_EIGENVECTORS,
     TenCrop,
     augment_batch,
+    lighting_components,
     lighting_lambdas,
     pca_lighting,
     random_crops_and_flips,
@@ -287,3 +288,14 @@ def test_ten_crop_model_evaluates_the_paper_way_and_needs_eval_mode():
     assert evaluate(wrapped, loader, device="cpu", ks=(1, 2)) == topk_errors(probs, labels, ks=(1, 2))
     with pytest.raises(AlexNetError, match="model.eval"):
         ten_crop_predict(model.train(), images, size=8)
+
+
+def test_lighting_components_are_the_pixel_covariances_eigen_in_the_2012_reading():
+    """Independent channels of standard deviations 1, 2, 3: eigenvalues 1, 4, 9, so λ = 1, 2, 3."""
+    g = torch.Generator().manual_seed(0)
+    images = torch.randn(400, 3, 16, 16, generator=g) * torch.tensor([1.0, 2.0, 3.0])[None, :, None, None]
+    lambdas, vectors = lighting_components(images)
+    np.testing.assert_allclose(lambdas.numpy(), [1, 2, 3], rtol=0.01)  # ascending, as eigh gives them
+    np.testing.assert_allclose(vectors.abs().numpy(), np.eye(3), atol=0.02)
+    grey, one = lighting_components(torch.randn(100, 1, 8, 8, generator=g) * 5)
+    assert grey.shape == (1,) and abs(grey.item() - 5) < 0.1 and one.abs().item() == 1

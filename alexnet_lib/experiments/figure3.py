@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import roi_align
 
-from ..augment import pca_lighting
+from ..augment import lighting_components, pca_lighting
 from ..filters import orientedness, per_tower, smoothness, tower_split
 from ..ica import fast_ica, photo_patches
 from ..models import AlexNet
@@ -86,13 +86,11 @@ def conv1_metrics(kernels: torch.Tensor) -> dict:
 
 
 def _lighting(exemplars: torch.Tensor, scale: str):
-    """§4.1's PCA of the exemplars' pixels (lambda as the 2012 code read it, eigenvectors), their mean
-    and the divisor of the input: 1 for ``raw`` pixels, each channel's standard deviation for ``unit``."""
+    """§4.1's PCA of the exemplars' pixels (`lighting_components`), their mean and the divisor of
+    the input: 1 for ``raw`` pixels, each channel's standard deviation for ``unit``."""
     pixels = exemplars.transpose(0, 1).flatten(1).double()
-    eigenvalues, eigenvectors = torch.linalg.eigh(torch.cov(pixels))
     divisor = pixels.std(1) if scale == "unit" else torch.ones(len(pixels), dtype=torch.float64)
-    return tuple(t.float().to(exemplars.device) for t in
-                 (eigenvalues.clamp(min=0).sqrt(), eigenvectors, pixels.mean(1), divisor))
+    return (*lighting_components(exemplars), *(t.float().to(exemplars.device) for t in (pixels.mean(1), divisor)))
 
 
 def run_unit(config: dict, unit: dict, data, epochs: int | None = None) -> dict:

@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from ..augment import pca_lighting, random_crops_and_flips, ten_crop, ten_crop_predict
+from ..augment import lighting_components, pca_lighting, random_crops_and_flips, ten_crop, ten_crop_predict
 from ..evaluate import true_label_ranks
 from ..models import SmallAlexNet
 from ..optim import DivideOnPlateau, PaperSGD
@@ -50,14 +50,6 @@ def build(data) -> SmallAlexNet:
     """The net this experiment trains, for the data's classes and channels (its 28x28 crops)."""
     x, _ = data.train
     return SmallAlexNet(data.info["classes"], x.shape[1], CROP)
-
-
-def lighting_components(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """§4.1's PCA of the pixel values of ``images`` (N x C x H x W): lambda (the 2012 code's reading,
-    the square roots of the eigenvalues) and the eigenvectors as columns."""
-    pixels = images.transpose(0, 1).flatten(1).double()
-    eigenvalues, eigenvectors = torch.linalg.eigh(torch.atleast_2d(torch.cov(pixels)))
-    return eigenvalues.clamp(min=0).sqrt().float(), eigenvectors.float()
 
 
 def _predict(model, x: torch.Tensor, ten: bool) -> torch.Tensor:
