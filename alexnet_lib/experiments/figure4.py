@@ -24,8 +24,9 @@ from .record import load_result, result_arrays
 SECTION = "§6.1"
 CLAIM = "images near each other in the last hidden layer share a class, where pixel distance does not tell"
 TOLERANCE = 0.02  # probabilities and shares of neighbours across CPUs
+CHECK = (10_000, 1_000)  # what a re-run compares: the first 1,000 test images among the first 10,000 training images
 SIZES = {
-    "live": dict(result="table2", shown=8, queries=5, neighbours=6, bank=2000, test=1000),
+    "live": dict(result="table2", shown=8, queries=5, neighbours=6, bank=10000, test=1000),
     "full": dict(result="table2", shown=8, queries=5, neighbours=6, bank=None, test=None),
 }
 
@@ -59,10 +60,19 @@ def _nearest(queries: torch.Tensor, bank: torch.Tensor, k: int) -> torch.Tensor:
                       for i in range(0, len(queries), 1000)])
 
 
+def _neighbours(features: dict, y_train: torch.Tensor, y_test: torch.Tensor, k: int) -> tuple[dict, dict]:
+    """Per space (``features[space] = (bank, queries)``): each query's k nearest bank rows, and the
+    share of them that have the query's class."""
+    neighbours = {space: _nearest(test, bank, k) for space, (bank, test) in features.items()}
+    return neighbours, {space: (y_train[ids] == y_test[:, None]).double().mean(1) for space, ids in neighbours.items()}
+
+
 def run_unit(config: dict, unit: dict, trained: TrainedNet, epochs: int | None = None) -> dict:
+    """The figure's numbers; with ``epochs`` (a re-run's first part) only the top-5 scores and the
+    neighbours of the first `CHECK` test images among the first training images."""
     (x_train, y_train), (x_test, y_test) = trained.data.train, trained.data.test
-    x_train, y_train = x_train[:config["bank"]], y_train[:config["bank"]]
-    x_test, y_test = x_test[:config["test"]], y_test[:config["test"]]
+    n_bank, n_test = (CHECK if epochs else (config["bank"], config["test"]))
+    x_train, y_train, x_test, y_test = x_train[:n_bank], y_train[:n_bank].cpu(), x_test[:n_test], y_test[:n_test].cpu()
     net, crop, k = trained.net, table2.CROP, config["neighbours"]
     shown = [int((y_test == c).nonzero()[0]) for c in range(config["shown"])]
     probs = ten_crop_predict(net, x_test[shown], size=crop)
@@ -74,20 +84,21 @@ def run_unit(config: dict, unit: dict, trained: TrainedNet, epochs: int | None =
     features = {"fc7": [hidden_features(net, centre(x), unit["layer"], batch_size=1000, device=x.device)
                         for x in (x_train, x_test)],
                 "pixels": [centre(x).flatten(1).cpu() for x in (x_train, x_test)]}
-    neighbours = {space: _nearest(test, bank, k) for space, (bank, test) in features.items()}
-    y_train, y_test = y_train.cpu(), y_test.cpu()
-    share = {space: (y_train[ids] == y_test[:, None]).double().mean(1) for space, ids in neighbours.items()}
+    first = {space: (bank[:CHECK[0]], test[:CHECK[1]]) for space, (bank, test) in features.items()}
+    _, check = _neighbours(first, y_train[:CHECK[0]], y_test[:CHECK[1]], k)
+    outcome = {"top5_scores": scores.tolist(), "check_agreement": [check["fc7"].mean().item(), check["pixels"].mean().item()]}
+    if epochs:
+        return outcome
+    neighbours, share = _neighbours(features, y_train, y_test, k)
     chance = (y_train[None, :] == y_test[:, None]).double().mean().item()
     d = share["fc7"] - share["pixels"]  # per test image: paired
-    outcome = {"top5_scores": scores.tolist(),
-               "agreement": [share["fc7"].mean().item(), share["pixels"].mean().item(), chance],
-               "fc7_minus_pixels": [d.mean().item(), d.std().item() / len(d) ** 0.5]}
-    if epochs is None:
-        queries = [int((y_test == c).nonzero()[1]) for c in range(1, 2 * config["queries"], 2)]
-        outcome.update(shown=shown, shown_labels=y_test[shown].tolist(), top5_labels=labels.tolist(),
-                       queries=queries, query_labels=y_test[queries].tolist(),
-                       neighbours={s: ids[queries].tolist() for s, ids in neighbours.items()},
-                       neighbour_labels={s: y_train[ids[queries]].tolist() for s, ids in neighbours.items()})
+    queries = [int((y_test == c).nonzero()[1]) for c in range(1, 2 * config["queries"], 2)]
+    outcome.update(agreement=[share["fc7"].mean().item(), share["pixels"].mean().item(), chance],
+                   fc7_minus_pixels=[d.mean().item(), d.std().item() / len(d) ** 0.5],
+                   shown=shown, shown_labels=y_test[shown].tolist(), top5_labels=labels.tolist(),
+                   queries=queries, query_labels=y_test[queries].tolist(),
+                   neighbours={s: ids[queries].tolist() for s, ids in neighbours.items()},
+                   neighbour_labels={s: y_train[ids[queries]].tolist() for s, ids in neighbours.items()})
     return outcome
 
 
