@@ -20,7 +20,7 @@ from .summary import difference, seed_stats
 
 SECTION = "§3.4"
 CLAIM = "overlapping pools (z=3, s=2) lower top-1 error by 0.4% and overfit slightly less than z=s=2"
-TOLERANCE = 0.02  # first-epoch error rates across CPUs
+TOLERANCE = 0.04  # first-epoch error rates: 0.026 apart between an AMD EPYC (AVX-512, stored) and an Intel Xeon (AVX-512 and AVX2)
 SIZES = {
     "live": dict(dataset="fashion-mnist", n_train=1000, n_test=1000, side=32, epochs=3, batch=50,
                  lr=0.05, seeds=[0, 1]),
