@@ -26,6 +26,7 @@ from torch import nn
 
 from .config import get_device
 from .errors import AlexNetError
+from .filters import per_tower
 
 
 def _check_kernels(kernels: torch.Tensor) -> torch.Tensor:
@@ -114,10 +115,7 @@ def tower_colourfulness(kernels: torch.Tensor, towers: int = 2) -> list[float]:
 
     The paper: GPU 1's kernels are "largely color-agnostic", GPU 2's "largely color-specific".
     """
-    scores = colourfulness(kernels)
-    if len(scores) % towers:
-        raise AlexNetError(f"{len(scores)} kernels do not split evenly into {towers} towers.")
-    return [float(s) for s in scores.view(towers, -1).mean(dim=1)]
+    return per_tower(colourfulness(kernels), towers)
 
 
 # ---- Figure 4, left -------------------------------------------------------------------------------

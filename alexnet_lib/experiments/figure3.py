@@ -80,9 +80,11 @@ def exemplar_batch(exemplars: torch.Tensor, lighting, batch: int, generator: tor
     return images.contiguous(memory_format=torch.channels_last), classes.to(exemplars.device)
 
 
+METRICS = {"smoothness": smoothness, "orientedness": orientedness, "colourfulness": colourfulness}
+
+
 def conv1_metrics(kernels: torch.Tensor) -> dict:
-    return {name: per_tower(f(kernels)) for name, f in
-            (("smoothness", smoothness), ("orientedness", orientedness), ("colourfulness", colourfulness))}
+    return {name: per_tower(f(kernels)) for name, f in METRICS.items()}
 
 
 def _lighting(exemplars: torch.Tensor, scale: str):
@@ -129,8 +131,7 @@ def run_unit(config: dict, unit: dict, data, epochs: int | None = None) -> dict:
             loss_sum, wrong, seen = 0.0, 0, 0
     if epochs is None:
         w = net.features.conv1.weight.detach().cpu()
-        curves["split"] = {name: tower_split(f(w)) for name, f in
-                           (("smoothness", smoothness), ("orientedness", orientedness), ("colourfulness", colourfulness))}
+        curves["split"] = {name: tower_split(f(w)) for name, f in METRICS.items()}
         curves["arrays"] = {"conv1": net.features.conv1.weight.detach().cpu().numpy(),
                             "conv1_init": initial.cpu().numpy()}
     return curves
