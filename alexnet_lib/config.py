@@ -9,6 +9,10 @@
 
 `ALEXNET_DATA` says where datasets live (default: the repository's ``data/`` folder), and
 `ALEXNET_RUNS` where training runs write their checkpoints and logs (default: ``runs/``).
+
+`ALEXNET_DRY_RUN=1` keeps a profile's code path and data and shrinks only its numbers of images,
+steps, epochs and seeds (`DRY_RUN_SIZES`): ``make dry-run`` executes every chapter under ``course``
+and ``paper`` that way, on format-exact copies of their archives, in minutes on a CPU.
 """
 
 from __future__ import annotations
@@ -71,6 +75,39 @@ def get_profile(name: str | None = None) -> Profile:
             f"Unknown profile {name!r}: set ALEXNET_PROFILE to one of "
             f"{', '.join(PROFILES)} (default: smoke)."
         ) from None
+
+
+# The caps ALEXNET_DRY_RUN puts on a chapter's sizes (`sized`, `shrink`): images, steps, epochs and the
+# steps between records at most these, seeds the first two. Nothing else changes.
+DRY_RUN_SIZES = {"n_train": 256, "n_val": 128, "n_test": 128, "pictures": 64, "images": 64, "steps": 4,
+                 "epochs": 1, "seeds": 2, "record_every": 1}
+
+
+def dry_run() -> bool:
+    """Whether `ALEXNET_DRY_RUN` is set (to anything but 0): a profile's code path at tiny sizes."""
+    return os.environ.get("ALEXNET_DRY_RUN", "0").strip() not in ("", "0")
+
+
+def shrink(sizes: dict) -> dict:
+    """``sizes`` capped by `DRY_RUN_SIZES`: a list or tuple of seeds keeps its first ones, any other
+    list or tuple (epochs per phase) is capped element-wise; other keys are kept."""
+    sizes = dict(sizes)
+    for key, cap in DRY_RUN_SIZES.items():
+        value = sizes.get(key)
+        if key == "seeds" and isinstance(value, (list, tuple)):
+            sizes[key] = value[:cap]
+        elif isinstance(value, (list, tuple)):
+            sizes[key] = type(value)(min(v, cap) for v in value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            sizes[key] = min(value, cap)
+    return sizes
+
+
+def sized(settings: dict[str, dict], profile: Profile | str | None = None) -> dict:
+    """The profile's entry of ``settings`` (one dict of sizes per profile), `shrink`-ed under `dry_run`:
+    ``{"smoke": dict(n_train=1000, epochs=5), "course": ...}`` -> that profile's dict."""
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    return shrink(settings[profile.name]) if dry_run() else dict(settings[profile.name])
 
 
 def data_root() -> Path:

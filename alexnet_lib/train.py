@@ -42,7 +42,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .augment import augment_batch, lighting_lambdas
-from .config import PROFILES, device_name, display_path, keep_freed_memory, runs_root
+from .config import DRY_RUN_SIZES, PROFILES, device_name, display_path, dry_run, keep_freed_memory, runs_root
 from .data.batches import batch_loader, epoch_batches
 from .data.store import open_prepared, prepared_root
 from .distributed import gather, init_distributed, sum_over_processes
@@ -74,9 +74,13 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     none); ``config`` must then equal the saved one except in `RESUMABLE` settings
     (`resumed_config` makes such a config). ``stop_after``: return (after a checkpoint) once the
     run has taken that many steps in all. The first process holds the run folder's `RunLock`
-    throughout: a second trainer on the same folder refuses in one line.
+    throughout: a second trainer on the same folder refuses in one line. Under `dry_run` the run
+    is cut to ``DRY_RUN_SIZES`` (epochs, and images per epoch), nothing else changed.
     """
     config.check()
+    if dry_run():
+        config = replace(config, epochs=min(config.epochs, DRY_RUN_SIZES["epochs"]),
+                         epoch_images=min(config.epoch_images or DRY_RUN_SIZES["n_train"], DRY_RUN_SIZES["n_train"]))
     rank, world, device = init_distributed()
     out = Path(config.out or runs_root() / config.profile)
     if rank == 0:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import tarfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -13,34 +11,9 @@ import pytest
 from alexnet_lib.data import download
 from alexnet_lib.data.cifar import load_cifar10
 from alexnet_lib.data.imagenet import imagenet_folder, imagenet_root
-from alexnet_lib.data.archives import ILSVRC, write_archives
+from alexnet_lib.data.archives import ILSVRC, RangeHandler, serve, write_archives
 from alexnet_lib.data.standin import MARKER, STANDIN_CLASSES, make_standin
 from alexnet_lib.errors import AlexNetError
-
-
-class _RangeHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves files, honouring ``Range: bytes=N-`` as real servers do (the standard handler ignores it)."""
-
-    requests: list[tuple[str, str | None]] = []
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        type(self).requests.append((self.path, self.headers.get("Range")))
-        path = Path(self.translate_path(self.path))
-        ask = self.headers.get("Range")
-        if not ask or not path.is_file():
-            return super().do_GET()
-        data = path.read_bytes()[int(ask.removeprefix("bytes=").rstrip("-")):]
-        if not data:
-            self.send_response(416)
-            self.end_headers()
-            return
-        self.send_response(206)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +26,8 @@ def standin(tmp_path_factory):
 def mirror(tmp_path_factory, standin):
     """A folder with the stand-in's archives and MD5SUMS, served over HTTP on 127.0.0.1."""
     folder = write_archives(tmp_path_factory.mktemp("mirror"), standin)
-    handler = lambda *a, **k: _RangeHandler(*a, directory=str(folder), **k)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serve(folder) as url:
+        yield folder, url
 
 
 @pytest.fixture
@@ -98,10 +68,10 @@ def test_an_interrupted_download_continues_with_a_range_request(data, mirror):
     target = data / "downloads" / "imagenette2-320.tgz"
     target.parent.mkdir(parents=True)
     target.with_name(target.name + ".partial").write_bytes(whole[:1000])
-    _RangeHandler.requests.clear()
+    RangeHandler.requests.clear()
     download.fetch(f"{base}/imagenette2-320.tgz", target, hashlib.md5(whole).hexdigest(), progress=False)
     assert target.read_bytes() == whole
-    assert _RangeHandler.requests == [("/imagenette2-320.tgz", "bytes=1000-")]
+    assert RangeHandler.requests == [("/imagenette2-320.tgz", "bytes=1000-")]
 
 
 def test_a_damaged_download_is_deleted_and_a_lost_connection_keeps_what_came(data, mirror):

@@ -44,7 +44,8 @@ class CurrentEnvKernelSpecs(KernelSpecManager):
         return KernelSpec(resource_dir=ipykernel.kernelspec.RESOURCES, **ipykernel.kernelspec.get_kernel_dict())
 
 
-def execute(path: Path, timeout: int) -> float:
+def execute(path: Path, timeout: int, out: Path | None = None) -> float:
+    """Execute ``path`` (in its own folder) and write it back, or to ``out``/<its name>; returns the seconds."""
     nb = nbformat.read(path, as_version=4)
     nb.metadata.setdefault("kernelspec", KERNELSPEC)
     nb.metadata.pop("widgets", None)  # stale widget state from an earlier run
@@ -93,7 +94,7 @@ def execute(path: Path, timeout: int) -> float:
             km.shutdown_kernel(now=False)
         shutil.rmtree(sockets, ignore_errors=True)
     nbformat.validate(nb)
-    nbformat.write(nb, path)
+    nbformat.write(nb, out / path.name if out is not None else path)
     return elapsed
 
 

@@ -9,15 +9,19 @@ them from a stand-in (`make_standin`), in seconds, so that the code which downlo
 extracts the real files runs in tests. Each archive holds the stand-in's marker where its
 extraction puts it (beside the ILSVRC archives, where nothing of theirs lands at the root), so
 that what comes out of it still says it is not real data. ``MD5SUMS`` lists their checksums, as a
-mirror for ``ALEXNET_DOWNLOAD_FROM`` (`alexnet_lib.data.download`) has it.
+mirror for ``ALEXNET_DOWNLOAD_FROM`` (`alexnet_lib.data.download`) has it, and `serve` is such a
+mirror on 127.0.0.1 (it answers ``Range`` requests, so an interrupted download can continue).
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.server
 import io
 import shutil
 import tarfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +114,42 @@ def write_archives(out: str | Path, root: str | Path | None = None) -> Path:
     sums = [f"{hashlib.md5((out / name).read_bytes()).hexdigest()}  {name}" for name in (CIFAR, IMAGENETTE, *ILSVRC)]
     (out / "MD5SUMS").write_text("\n".join(sums) + "\n")
     return out
+
+
+class RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder's files, honouring ``Range: bytes=N-`` as real servers do (the standard
+    handler ignores it); ``requests`` keeps each request's path and range."""
+
+    requests: list[tuple[str, str | None]] = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        type(self).requests.append((self.path, self.headers.get("Range")))
+        path = Path(self.translate_path(self.path))
+        ask = self.headers.get("Range")
+        if not ask or not path.is_file():
+            return super().do_GET()
+        data = path.read_bytes()[int(ask.removeprefix("bytes=").rstrip("-")):]
+        if not data:
+            self.send_response(416)
+            self.end_headers()
+            return
+        self.send_response(206)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@contextmanager
+def serve(folder: str | Path):
+    """Serve ``folder`` over HTTP on 127.0.0.1 while the block runs; yields its base URL."""
+    handler = lambda *args, **kwargs: RangeHandler(*args, directory=str(folder), **kwargs)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -27,7 +27,7 @@ from importlib import import_module
 import torch
 from tqdm.auto import tqdm
 
-from ..config import Profile, display_path, get_device, get_profile
+from ..config import Profile, display_path, dry_run, get_device, get_profile, shrink
 from ..errors import AlexNetError
 from ..files import write_atomic
 from .record import (library_digest, load_arrays, load_result, provenance, result_path, results_root,
@@ -52,12 +52,13 @@ def _unit_arrays_path(name: str, index: int):
 
 
 def run(name: str, size: str = "full", *, device=None, progress: bool = True, save: bool = True,
-        dataset: str | None = None) -> dict:
+        dataset: str | None = None, config: dict | None = None) -> dict:
     """Run experiment ``name`` at ``size`` (``live`` or ``full``) and return its result.
 
     ``dataset`` replaces the size's (``cifar10``: what the chapters run under the ``course`` and
     ``paper`` profiles); such a run is not stored (``save`` must be False). An experiment whose
-    config names no dataset (its data is always the same) ignores it.
+    config names no dataset (its data is always the same) ignores it. ``config`` replaces the
+    size's settings altogether (a dry run's smaller ones; not stored either).
     With ``save`` the result goes to ``results/NAME.json``; finished units are kept in
     ``results/.NAME.partial.json`` as they finish, so an interrupted run, started again with the
     same size and code, picks up after the last finished unit.
@@ -65,7 +66,9 @@ def run(name: str, size: str = "full", *, device=None, progress: bool = True, sa
     module = experiment(name)
     if size not in module.SIZES:
         raise AlexNetError(f"Experiment {name} has no size {size!r}: choose from {', '.join(module.SIZES)}.")
-    config = dict(module.SIZES[size])
+    if config is not None and save:
+        raise AlexNetError(f"A run of {name} with settings of its own is not the stored result: pass save=False.")
+    config = dict(config if config is not None else module.SIZES[size])
     if dataset is not None and "dataset" in config and dataset != config["dataset"]:
         if save:
             raise AlexNetError(f"A run of {name} on {dataset} is not the stored result: pass save=False.")
@@ -128,10 +131,13 @@ def run(name: str, size: str = "full", *, device=None, progress: bool = True, sa
 def full_result(name: str, profile: Profile | None = None) -> dict:
     """What a chapter shows as experiment ``name`` at full size: under ``smoke`` the stored result;
     under ``course`` and ``paper`` the full experiment run live on the profile's small dataset
-    (CIFAR-10) and device, not stored."""
+    (CIFAR-10) and device, not stored (under `dry_run`: its ``live`` size, `shrink`-ed)."""
     profile = profile or get_profile()
     if profile.name == "smoke":
         return load_result(name)
+    if dry_run():
+        return run(name, "live", dataset=profile.small_dataset, save=False,
+                   config=shrink(experiment(name).SIZES["live"]))
     return run(name, "full", dataset=profile.small_dataset, save=False)
 
 
