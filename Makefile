@@ -1,7 +1,8 @@
 # AlexNet, the executable book.  `make help` lists the targets.
 #
 #   make book    install, make the stand-in data, execute every notebook, build the site
-#   make test    what CI runs (.ci/run): executed-notebook check, unit tests + nbval + verify results/ with two CPUs' kernels, site, browser check
+#   make test    what CI runs (.ci/run): executed-notebook check, unit tests + nbval + verify results/ with two CPUs' kernels,
+#                the dry run of course and paper, site, browser check
 #
 # Every command uses .venv/bin/... explicitly: nothing needs activating.
 
@@ -24,12 +25,12 @@ export PYTHONHASHSEED := 0
 PIP_FILTER := sed -u '/is ignored/d'
 header = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
-.PHONY: help install sysdeps data vendor execute book site results test clean
+.PHONY: help install sysdeps data vendor execute book site results dry-run test clean
 
 help:  ## list the targets
 	@echo "AlexNet, the executable book (ALEXNET_PROFILE=$(ALEXNET_PROFILE))"
 	@echo
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## (.*)/  make \1\t\2/' | expand -t 16
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 16
 	@echo
 	@echo "  PY=python3.11 make install    choose the interpreter that creates .venv"
 	@echo "  ALEXNET_PROFILE=course make book    a bigger run (one GPU, real CIFAR-10 and Imagenette)"
@@ -84,6 +85,16 @@ results: install data  ## re-run every full-size experiment into results/ (hours
 	$(BIN)/python -m alexnet_lib.experiments run --size full
 	$(BIN)/python -m alexnet_lib.experiments claims
 
+# Every chapter under course and under paper, top to bottom, at tiny sizes (ALEXNET_DRY_RUN=1) on
+# format-exact copies of their archives, in _build/dry-run/ (tools/dry_run.py); then one chapter
+# alone in a fresh venv, as on a hosted Jupyter, its first cell installing the book from this
+# checkout's HEAD (tools/check_hosted.py).
+dry-run: install data  ## every chapter under course and paper at tiny sizes on format-exact archives; a chapter alone in a fresh venv
+	$(call header,dry-run: every chapter under course and paper (ALEXNET_DRY_RUN=1), on format-exact copies of their archives)
+	$(BIN)/python tools/dry_run.py
+	$(call header,dry-run: a chapter alone in a fresh virtual environment, as on a hosted Jupyter)
+	$(BIN)/python tools/check_hosted.py
+
 site: install vendor  ## build _build/html from the notebooks' stored outputs (warnings are errors)
 	$(call header,site: jupyter-book build (-W: a warning fails the build))
 	@# --all: Sphinx re-reads only changed pages otherwise, so a warning from an unchanged page is
@@ -106,13 +117,16 @@ UNIT := $(BIN)/pytest -q tests -p no:cacheprovider
 VERIFY := CUDA_VISIBLE_DEVICES= $(BIN)/python -m alexnet_lib.experiments verify
 test: override ALEXNET_PROFILE := smoke
 test: install sysdeps data vendor  ## what CI runs: every check, under the smoke profile, with two CPUs' kernels
-	$(call header,test 1/4: every notebook stored executed, top to bottom, without errors)
+	$(call header,test 1/5: every notebook stored executed, top to bottom, without errors, its first cell the hosted one)
 	$(BIN)/python tools/check_notebooks.py
-	$(call header,test 2/4: unit tests (pytest tests) and nbval (re-execute the notebooks on the CPU and compare with the stored outputs) and verify results/ (re-run each stored result's first epoch) with this CPU's kernels and an older CPU's)
+	$(BIN)/python tools/hosted_cell.py --check
+	$(call header,test 2/5: unit tests (pytest tests) and nbval (re-execute the notebooks on the CPU and compare with the stored outputs) and verify results/ (re-run each stored result's first epoch) with this CPU's kernels and an older CPU's)
 	$(BIN)/python tools/two_cpus.py "$(UNIT)" "$(NBVAL) $(NBVAL_LAST)" "$(NBVAL) $(NBVAL_FIRST)" "$(VERIFY)"
-	$(call header,test 3/4: build the site)
+	$(call header,test 3/5: the dry run of course and paper, and a chapter alone as on a hosted Jupyter)
+	@$(MAKE) dry-run
+	$(call header,test 4/5: build the site)
 	@$(MAKE) site
-	$(call header,test 4/4: open every page in headless Chromium)
+	$(call header,test 5/5: open every page in headless Chromium)
 	$(BIN)/python tools/check_site.py
 	@echo; echo "test: all checks passed"
 

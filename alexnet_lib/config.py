@@ -77,10 +77,10 @@ def get_profile(name: str | None = None) -> Profile:
         ) from None
 
 
-# The caps ALEXNET_DRY_RUN puts on a chapter's sizes (`sized`, `shrink`): images, steps, epochs and the
-# steps between records at most these, seeds the first two. Nothing else changes.
-DRY_RUN_SIZES = {"n_train": 256, "n_val": 128, "n_test": 128, "pictures": 64, "images": 64, "steps": 4,
-                 "epochs": 1, "seeds": 2, "record_every": 1}
+# The caps ALEXNET_DRY_RUN puts on a chapter's sizes (`sized`, `shrink`): images, batch sizes, steps, epochs
+# and the steps between records at most these, seeds the first two. Nothing else changes.
+DRY_RUN_SIZES = {"n_train": 256, "n_val": 128, "n_test": 128, "pictures": 64, "images": 64, "batch": 16,
+                 "steps": 4, "epochs": 1, "seeds": 2, "record_every": 1, "record": 1}
 
 
 def dry_run() -> bool:

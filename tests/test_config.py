@@ -11,7 +11,7 @@ import textwrap
 import pytest
 import torch
 
-from alexnet_lib.config import REPO_ROOT, banner, display_path, get_profile, runs_root, seed_everything
+from alexnet_lib.config import REPO_ROOT, banner, display_path, get_profile, runs_root, seed_everything, sized
 from alexnet_lib.errors import AlexNetError
 
 
@@ -25,6 +25,23 @@ def test_profile_defaults_to_smoke(monkeypatch):
     monkeypatch.delenv("ALEXNET_PROFILE", raising=False)
     assert get_profile().name == "smoke"
     assert get_profile(" Course ").name == "course"
+
+
+SETTINGS = {"smoke": dict(n_train=1000, epochs=7),
+            "course": dict(n_train=50_000, n_val=10_000, epochs=(15, 3), seeds=(0, 1, 2), batch=128, lr=0.01,
+                           removed=("conv3", "conv4"), patience=3)}
+
+
+def test_sized_is_the_profiles_entry_and_a_dry_run_shrinks_only_its_counts(monkeypatch):
+    monkeypatch.delenv("ALEXNET_DRY_RUN", raising=False)
+    assert sized(SETTINGS, "course") == SETTINGS["course"] and sized(SETTINGS, "smoke") == SETTINGS["smoke"]
+    monkeypatch.setenv("ALEXNET_DRY_RUN", "0")
+    assert sized(SETTINGS, "course") == SETTINGS["course"]
+    monkeypatch.setenv("ALEXNET_DRY_RUN", "1")
+    # by hand from DRY_RUN_SIZES: 256 images, 128 held out, 1 epoch per phase, 2 seeds, batch 16
+    assert sized(SETTINGS, "course") == dict(n_train=256, n_val=128, epochs=(1, 1), seeds=(0, 1), batch=16, lr=0.01,
+                                             removed=("conv3", "conv4"), patience=3)
+    assert sized(SETTINGS, "smoke") == dict(n_train=256, epochs=1)
 
 
 def test_paths_inside_the_repo_are_shown_relative(tmp_path):

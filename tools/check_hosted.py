@@ -75,7 +75,8 @@ def main(argv=None) -> int:
         fail("the first cell did not fetch the smoke profile's data")
     shutil.rmtree(FOLDER)
     print(f"check_hosted: {rel(notebook)} ran alone in a fresh environment, its first cell installing the book "
-          f"({time.perf_counter() - start:.0f} s)")
+          f"({time.perf_counter() - start:.0f} s); the cell said:")
+    print("    " + "\n    ".join(said.strip().splitlines()))
     return 0
 
 
