@@ -34,14 +34,14 @@ def set_up(profile: str | None = None) -> str:
     checked against their MD5s); ILSVRC-2012 (``paper``) must already be where `imagenet_root` says.
     """
     gpu = torch.cuda.is_available()
-    name = get_profile(profile or os.environ.get("ALEXNET_PROFILE") or ("course" if gpu else "smoke")).name
-    os.environ["ALEXNET_PROFILE"] = name
+    chosen = get_profile(profile or os.environ.get("ALEXNET_PROFILE") or ("course" if gpu else "smoke"))
+    os.environ["ALEXNET_PROFILE"] = chosen.name
     if not gpu:
         print(ATTACH_A_GPU)
-    print(banner(get_profile(name)))
+    print(banner(chosen))
     make_standin()
     ensure_fashion_mnist()
-    if get_profile(name).small_dataset == "cifar10":
+    if chosen.small_dataset == "cifar10":
         download_dataset("cifar10")
-    imagenet_root(name, download=True)  # course: downloads Imagenette; paper: says where ILSVRC-2012 goes
-    return name
+    imagenet_root(chosen, download=True)  # course: downloads Imagenette; paper: says where ILSVRC-2012 goes
+    return chosen.name
