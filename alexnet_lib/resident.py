@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from .config import get_device
 from .errors import AlexNetError
 from .evaluate import evaluate
+from .expected import Expected, timed
 
 # (images N x C x H x W float, labels N int64), both on the device that trains on them.
 ResidentData = tuple[torch.Tensor, torch.Tensor]
@@ -139,7 +140,8 @@ def train_resident(
     §5's `alexnet_lib.optim.PaperSGD` over the model's parameters, built after the model is on its
     device); ``lr``, ``momentum`` and ``weight_decay`` are then its own. If the loss becomes NaN or
     infinite (a learning rate too high), training stops after that epoch: the lists are then
-    shorter than ``epochs``. ``progress`` shows a tqdm bar, one tick per epoch.
+    shorter than ``epochs``. ``progress`` shows a tqdm bar, one tick per epoch. A run expected to
+    take over a minute says so after its first steps (`alexnet_lib.expected`).
     """
     x, y = train
     device = torch.device(device) if device is not None else x.device
@@ -153,6 +155,7 @@ def train_resident(
     generator = torch.Generator().manual_seed(seed)
     history = History()
     window, window_images, step = torch.zeros((), device=device), 0, 0
+    expected = Expected(f"training for {epochs} epochs", epochs * math.ceil(len(y) / batch_size), device)
     bar = tqdm(range(epochs), desc=f"lr {lr:g}", unit="epoch", disable=not progress)
     for _ in bar:
         start = time.perf_counter()
@@ -171,6 +174,7 @@ def train_resident(
             mistakes += wrong
             loss_sum += loss.detach() * len(batch)
             step += 1
+            expected.step()
             if record_every:
                 window += wrong
                 window_images += len(batch)
@@ -226,7 +230,7 @@ def lr_sweep(
     `train_resident`. Returns ``{lr: History}``; `fastest_lr` picks the winner.
     """
     histories = {}
-    for lr in lrs:
+    for lr in timed(lrs, f"the sweep of {len(lrs)} learning rates"):
         torch.manual_seed(seed)
         model = make_model()
         histories[lr] = train_resident(

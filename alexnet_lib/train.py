@@ -48,6 +48,7 @@ from .data.store import open_prepared, prepared_root
 from .distributed import gather, init_distributed, sum_over_processes
 from .errors import AlexNetError, OneLineParser
 from .evaluate import CentreCrop, evaluate
+from .expected import Expected
 from .meter import EpochMeter
 from .optim import DivideOnPlateau, PaperSGD, StepDrops
 from .recipe import INITS, MODELS, PROFILE_DEFAULTS, SCHEDULES, TrainConfig, build_model, input_device, make_config
@@ -176,6 +177,8 @@ def _train(config: TrainConfig, resume: bool, stop_after: int | None, rank: int,
     if lead:
         _print_start(config, store, device, world, bf16, steps_per_epoch, saved_step)
     writer = tensorboard(out, step) if lead else None
+    expected = Expected(f"{config.epochs - epoch} epochs of training (validation not counted)",
+                        (config.epochs - epoch) * steps_per_epoch - batch, device)
 
     def save(path: Path = checkpoint_path, weights_only: bool = False) -> None:
         """The first process writes; each process's random states and sums go into the checkpoint."""
@@ -218,6 +221,8 @@ def _train(config: TrainConfig, resume: bool, stop_after: int | None, rank: int,
             batch, step = batch + 1, step + 1
             meter.add(step, loss, logits, labels)
             bar.update(len(labels) * world)
+            if lead:
+                expected.step()
 
             checkpoint = step % config.checkpoint_every == 0
             stopping = stop_after is not None and step >= stop_after

@@ -48,3 +48,14 @@ def test_alignment_may_change_with_the_sign_of_a_number():
 def test_counts_may_move_only_where_the_cell_says_so():
     assert not within("top-1 right for 3 of 8\n", "top-1 right for 2 of 8\n", last_digit=1)
     assert within("top-1 right for 3 of 8\n", "top-1 right for 2 of 8\n", last_digit=1, counts=True)
+
+
+def test_expected_time_lines_are_left_out_and_a_stream_of_nothing_else_with_them():
+    fresh = [{"output_type": "stream", "name": "stdout",
+              "text": "loading\nexpected: about 3 min for training for 2 epochs on CPU (x86_64, 1 thread) "
+                      "(0.5 s a step, 400 steps)\nerror 0.25\n"},
+             {"output_type": "stream", "name": "stderr", "text": "expected: about 2.0 h for lrn (full) on CPU\n"},
+             {"output_type": "display_data", "data": {"text/plain": "expected: about 1 min"}}]
+    kept = book_conftest.without_expected_times(fresh)
+    assert kept == [{"output_type": "stream", "name": "stdout", "text": "loading\nerror 0.25\n"},
+                    {"output_type": "display_data", "data": {"text/plain": "expected: about 1 min"}}]

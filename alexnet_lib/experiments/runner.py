@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from ..config import Profile, display_path, dry_run, get_device, get_profile, shrink
 from ..errors import AlexNetError
+from ..expected import Expected
 from ..files import write_atomic
 from .record import (library_digest, load_arrays, load_result, provenance, result_path, results_root,
                      save_arrays, save_result)
@@ -88,22 +89,26 @@ def run(name: str, size: str = "full", *, device=None, progress: bool = True, sa
             if progress:
                 print(f"{name}: resuming after {len(done)} finished runs ({display_path(partial)})")
     bar = tqdm(desc=f"{name} ({size})", unit="run", disable=not progress, initial=len(done))
-    while True:
-        todo = [u for u in module.units(config, done) if u not in [u for u, _ in done]]
-        bar.total = len(done) + len(todo)
-        bar.refresh()
-        if not todo:
-            break
-        outcome = module.run_unit(config, todo[0], data)
-        arrays.append(outcome.pop("arrays", {}))
-        done.append((todo[0], outcome))
-        bar.update()
-        if save:
-            partial.parent.mkdir(parents=True, exist_ok=True)
-            if arrays[-1]:
-                save_arrays(_unit_arrays_path(name, len(done) - 1), arrays[-1])
-            text = json.dumps({**key, "done": [(u, {**o, "arrays": bool(a)}) for (u, o), a in zip(done, arrays)]})
-            write_atomic(partial, lambda f: f.write(text), mode="w", then="run the experiment again")
+    expected = Expected(f"{name} ({size})", 0, device, warmup=0, timed=1, unit="run")
+    with expected:
+        while True:
+            todo = [u for u in module.units(config, done) if u not in [u for u, _ in done]]
+            bar.total = len(done) + len(todo)
+            bar.refresh()
+            if not todo:
+                break
+            expected.steps = expected.done + len(todo)  # the runs known now (a sweep's seeds come later)
+            outcome = module.run_unit(config, todo[0], data)
+            expected.step()
+            arrays.append(outcome.pop("arrays", {}))
+            done.append((todo[0], outcome))
+            bar.update()
+            if save:
+                partial.parent.mkdir(parents=True, exist_ok=True)
+                if arrays[-1]:
+                    save_arrays(_unit_arrays_path(name, len(done) - 1), arrays[-1])
+                text = json.dumps({**key, "done": [(u, {**o, "arrays": bool(a)}) for (u, o), a in zip(done, arrays)]})
+                write_atomic(partial, lambda f: f.write(text), mode="w", then="run the experiment again")
     bar.close()
     result = {
         "name": name, "section": module.SECTION, "claim": module.CLAIM, "size": size,
