@@ -8,7 +8,9 @@
 * ``paper``: the full ILSVRC-2012 training set and CIFAR-10; one or more GPUs, days -> hours.
 
 `ALEXNET_DATA` says where datasets live (default: the repository's ``data/`` folder), and
-`ALEXNET_RUNS` where training runs write their checkpoints and logs (default: ``runs/``).
+`ALEXNET_RUNS` where training runs write their checkpoints and logs (default: ``runs/``). A copy
+of the library installed without its checkout (``pip install`` of a wheel) uses the current folder
+in place of the repository.
 
 `ALEXNET_DRY_RUN=1` keeps a profile's code path and data and shrinks only its numbers of images,
 steps, epochs and seeds (`DRY_RUN_SIZES`): ``make dry-run`` executes every chapter under ``course``
@@ -30,7 +32,16 @@ import torch
 
 from .errors import AlexNetError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+# The book's checkout when this library lies in one (an editable install, or run from the repository);
+# for a copy installed on its own, the current folder: data/, runs/ and results/ are looked for there.
+IN_CHECKOUT = (Path(__file__).resolve().parents[1] / "_toc.yml").is_file()
+REPO_ROOT = Path(__file__).resolve().parents[1] if IN_CHECKOUT else Path.cwd().resolve()
+INSTALLED_COPY_HINT = (
+    "" if IN_CHECKOUT else
+    f" This alexnet_lib is an installed copy ({Path(__file__).resolve().parent}), not the book's checkout: "
+    "the stored results and measured figures come with the repository. Run inside a clone of it, "
+    "or install the clone with `pip install -e <clone>`."
+)
 
 
 @dataclass(frozen=True)
@@ -182,7 +193,11 @@ def recorded(name: str) -> dict:
     ``what``, ``command``, ``machine``, ``torch`` and ``date`` (benchmarks/README.md reports them)."""
     import json
 
-    figures = json.loads((REPO_ROOT / "benchmarks" / "recorded.json").read_text())["figures"]
+    path = REPO_ROOT / "benchmarks" / "recorded.json"
+    if not path.is_file():
+        raise AlexNetError(f"No {display_path(path)}: the measured figures the chapters quote are not here."
+                           + INSTALLED_COPY_HINT)
+    figures = json.loads(path.read_text())["figures"]
     if name not in figures:
         raise AlexNetError(f"No recorded figure {name!r} in benchmarks/recorded.json; it has {', '.join(figures)}.")
     return figures[name]

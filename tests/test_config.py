@@ -3,7 +3,9 @@
 import ctypes
 import ctypes.util
 import json
+import os
 import random
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -117,3 +119,34 @@ def test_keep_freed_memory_serves_large_tensors_from_the_heap_and_keeps_them():
     assert mmap_during >= 100 and mmap_after == 0  # by default: mapped, and unmapped on free
     mmap_during, heap_during, mmap_after, heap_after = kept
     assert mmap_during == 0 and heap_during >= 90 and heap_after >= 90  # kept: heap, not unmapped
+
+
+def test_an_installed_copy_uses_the_current_folder_and_says_where_the_stored_results_are(tmp_path):
+    # The package alone, as a wheel installs it (no _toc.yml beside it), imported from another folder
+    site, work = tmp_path / "site-packages", tmp_path / "work"
+    shutil.copytree(REPO_ROOT / "alexnet_lib", site / "alexnet_lib", ignore=shutil.ignore_patterns("__pycache__"))
+    work.mkdir()
+    script = textwrap.dedent("""
+        import json, alexnet_lib
+        from alexnet_lib.config import data_root, recorded, runs_root
+        from alexnet_lib.errors import AlexNetError
+        from alexnet_lib.experiments.record import load_result, provenance
+        errors = []
+        for call in (lambda: recorded("train_step"), lambda: load_result("figure1")):
+            try:
+                call()
+            except AlexNetError as err:
+                errors.append(str(err))
+        print(json.dumps([alexnet_lib.__file__, str(data_root()), str(runs_root()), errors,
+                          provenance("x", __import__("torch").device("cpu"))["commit"]]))
+        """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALEXNET_")} | {"PYTHONPATH": str(site)}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=work, env=env)
+    where, data, runs, errors, commit = json.loads(run.stdout)
+    assert where == str(site / "alexnet_lib" / "__init__.py")
+    assert (data, runs) == (str(work / "data"), str(work / "runs"))
+    assert len(errors) == 2 and all("an installed copy" in e and "pip install -e <clone>" in e for e in errors)
+    assert commit is None  # the current folder's git is not this code's
+    help_text = subprocess.run([sys.executable, "-m", "alexnet_lib.train", "--help"], capture_output=True,
+                               text=True, check=True, cwd=work, env=env).stdout
+    assert "--profile" in help_text

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import REPO_ROOT, device_name, display_path
+from ..config import IN_CHECKOUT, INSTALLED_COPY_HINT, REPO_ROOT, device_name, display_path
 from ..errors import AlexNetError
 from ..files import write_atomic
 
@@ -32,6 +32,8 @@ def results_root() -> Path:
 
 
 def _git(*args: str) -> str | None:
+    if not IN_CHECKOUT:
+        return None  # an installed copy: the current folder's git, if any, is not this code's
     try:
         return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
@@ -103,6 +105,7 @@ def load_result(name: str) -> dict:
         raise AlexNetError(
             f"No stored result {display_path(path)}: make it with "
             f"`python -m alexnet_lib.experiments run {name} --size full` (or `make results`)."
+            + INSTALLED_COPY_HINT
         )
     result = json.loads(path.read_text())
     if result.get("digest") != digest(result):
