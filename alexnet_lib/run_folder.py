@@ -212,6 +212,15 @@ class RunLock:
 
 
 
+def running(pid_file: Path) -> bool:
+    """Whether the process whose id ``pid_file`` holds (a trainer started in the background) is alive."""
+    try:
+        os.kill(int(pid_file.read_text()), 0)  # signal 0: only asks whether the process exists
+        return True
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return False
+
+
 def check_writable(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)

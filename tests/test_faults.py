@@ -25,7 +25,7 @@ from alexnet_lib.data.prepare import prepare_imagenet
 from alexnet_lib.data.standin import main as standin_main
 from alexnet_lib.errors import AlexNetError
 from alexnet_lib.evaluate import table2
-from alexnet_lib.run_folder import check_store, load_checkpoint
+from alexnet_lib.run_folder import check_store, load_checkpoint, running
 from alexnet_lib.train import main as train_main
 from clis import python_m as cli
 
@@ -350,3 +350,16 @@ def children(pid: int) -> list[int]:
         found += kids
         todo += kids
     return found
+
+
+def test_running_is_true_only_for_a_live_process_named_in_the_pid_file(tmp_path):
+    pid_file = tmp_path / "train.pid"
+    assert not running(pid_file)  # no file yet
+    pid_file.write_text(str(os.getpid()))
+    assert running(pid_file)
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    pid_file.write_text(str(finished.pid))
+    assert not running(pid_file)  # ended and reaped
+    pid_file.write_text("")
+    assert not running(pid_file)  # a file cut short by a crash

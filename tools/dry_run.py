@@ -38,17 +38,11 @@ ROOT = TOOLS.parent
 sys.path.insert(0, str(TOOLS))
 from booktoc import rel, toc_notebooks  # noqa: E402
 
+from alexnet_lib.run_folder import running  # noqa: E402
+
 PROFILES = ("course", "paper")
 FOLDER = ROOT / "_build" / "dry-run"
 FROM_CHECKOUT = ("standin", "FashionMNIST")  # what `make data` made, linked into each data root
-
-
-def running(pid_file: Path) -> bool:
-    try:
-        os.kill(int(pid_file.read_text()), 0)
-        return True
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
-        return False
 
 
 def wait_for_background_runs(runs: Path, timeout: float = 600) -> list[Path]:
