@@ -82,6 +82,14 @@ class LocalResponseNorm(nn.Module):
         return f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}{groups}"
 
 
+def competing(a: torch.Tensor, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0,
+              margin: float = 0.01) -> torch.Tensor:
+    """Paper §3.3's "competition", measured: True for each unit of ``a`` (N x C x H x W, after the
+    ReLU) whose denominator (k + alpha * sum a[j]^2) ** beta exceeds a quiet window's k ** beta by
+    more than ``margin``. Where it is False, LRN only multiplies by the constant k ** -beta."""
+    return (1 + alpha * _window_sums(a, a, size, 1) / k) ** beta > 1 + margin
+
+
 def _fused_function():
     """The Triton kernels of `alexnet_lib.lrn_triton`, or None where Triton is not installed."""
     try:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from alexnet_lib.errors import AlexNetError
-from alexnet_lib.layers import LocalResponseNorm
+from alexnet_lib.layers import LocalResponseNorm, competing
 
 
 def lrn_formula_loop(a, n, alpha, beta, k, groups=1):
@@ -83,6 +83,34 @@ def test_lrn_paper_constants_on_all_ones_hand_value():
     # Interior channel of an all-ones input: 1 / (2 + 1e-4 * 5)^0.75.
     out = LocalResponseNorm()(torch.ones(1, 9, 1, 1, dtype=torch.float64))
     assert out[0, 4, 0, 0].item() == pytest.approx((2 + 5e-4) ** -0.75, rel=1e-14)
+
+
+def test_competing_threshold_by_hand():
+    # One channel: the divisor over k^beta is (1 + alpha a^2 / k)^beta, which passes 1.01 where
+    # a^2 > (1.01^(4/3) - 1) * 2 / 1e-4 = 267.1..., i.e. between a = 16 and a = 17.
+    a = torch.tensor([0.0, 16.0, 17.0, 100.0]).reshape(1, 1, 1, 4)
+    assert competing(a).flatten().tolist() == [False, False, True, True]
+    # Five channels at 8: only the centre's window holds all five, 5 * 64 = 320 > 267.1, and
+    # competes; the clipped windows of channels 1 and 3 hold four (256), of 0 and 4 three (192).
+    five = torch.full((1, 5, 1, 1), 8.0)
+    assert competing(five).flatten().tolist() == [False, False, True, False, False]
+
+
+def test_lrn_inputs_are_the_relu_outputs_and_the_mode_is_kept():
+    from alexnet_lib.experiments.lrn import competing_share, lrn_inputs
+    from alexnet_lib.models import CifarNet
+
+    torch.manual_seed(0)
+    net = CifarNet(in_channels=1, image_size=32, lrn=True).train()
+    x = 50 * torch.randn(4, 1, 32, 32)
+    a1, a2 = lrn_inputs(net, x)
+    f = net.features
+    with torch.no_grad():
+        assert torch.equal(a1, f.act1(f.conv1(x)))
+        assert torch.equal(a2, f.act2(f.conv2(f.pool1(f.lrn1(a1)))))
+    assert net.training
+    over = competing(a1).sum() + competing(a2).sum()
+    assert competing_share(net, x) == over.item() / (a1.numel() + a2.numel())
 
 
 def test_lrn_gradient_matches_finite_differences():

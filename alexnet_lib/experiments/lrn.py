@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from ..layers import _window_sums
+from ..layers import competing
 from ..models import CifarNet
 from ..resident import train_resident
 from .datasets import load_small
@@ -39,13 +39,11 @@ def units(config: dict, done: list) -> list[dict]:
             for lrn in (False, True)]
 
 
-def competing_share(model, images: torch.Tensor, k: float = 2.0, alpha: float = 1e-4,
-                    beta: float = 0.75) -> float:
-    """The share of units whose LRN divisor (k + alpha E)^beta exceeds k^beta by more than 1%, E
-    the window's energy, over conv1's and conv2's ReLU outputs: what LRN divides, or would divide
+def lrn_inputs(model, images: torch.Tensor) -> list[torch.Tensor]:
+    """`CifarNet`'s conv1 and conv2 ReLU outputs for ``images``: what LRN divides, or would divide
     in a net without it."""
     seen = []
-    hooks = [m.register_forward_hook(lambda m, i, o: seen.append(o))
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append(o.detach()))
              for m in (model.features.act1, model.features.act2)]
     was_training = model.training
     with torch.no_grad():
@@ -53,8 +51,14 @@ def competing_share(model, images: torch.Tensor, k: float = 2.0, alpha: float = 
     model.train(was_training)
     for h in hooks:
         h.remove()
-    over = sum(((1 + alpha * _window_sums(a, a, 5, 1) / k) ** beta > 1.01).sum().item() for a in seen)
-    return over / sum(a.numel() for a in seen)
+    return seen
+
+
+def competing_share(model, images: torch.Tensor) -> float:
+    """The share of conv1's and conv2's units that LRN's paper constants divide by more than 1%
+    beyond k^beta (`layers.competing`)."""
+    seen = lrn_inputs(model, images)
+    return sum(competing(a).sum().item() for a in seen) / sum(a.numel() for a in seen)
 
 
 def run_unit(config: dict, unit: dict, data, epochs: int | None = None) -> dict:
