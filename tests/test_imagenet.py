@@ -39,6 +39,13 @@ def test_imagenet_root_per_profile_and_missing_data_says_where_and_how(empty_dat
     assert imagenet_root(get_profile(profile)) == expected
 
 
+def test_imagenet_root_with_download_generates_a_missing_standin(empty_data_root):
+    root = imagenet_root("smoke", download=True)  # what `prepare` and the trainer call under smoke
+    assert root == empty_data_root / "standin" / "imagenet"
+    val = imagenet_folder(root, "val")
+    assert len(val) == 10 * 10 and "stand-in" in val.source  # make_standin's default: 10 val images a class
+
+
 def test_standin_folder_has_wnids_names_and_says_it_is_a_standin(standin_root, small_standin):
     dataset = imagenet_folder(standin_root / "imagenet", "val")
     assert len(dataset) == 10 * small_standin["val_per_class"]
