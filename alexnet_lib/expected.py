@@ -17,10 +17,12 @@ already measured says nothing: the outer line covers it.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterable, Iterator
 
 import torch
+from tqdm import tqdm
 
 from .config import device_name, get_device
 
@@ -76,8 +78,10 @@ class Expected:
             rate = (now - self.timer) / (self.done - self.warmup)
             self.seconds = (self.timer - self.begun) + rate * (self.steps - self.warmup)
             if self.seconds > NOTICE_AFTER_S and not self.quiet:
-                print(f"expected: about {_duration(self.seconds)} for {self.what} on {device_name(self.device)} "
-                      f"({rate:.2g} s a {self.unit}, {self.steps:,} {self.unit}s)", flush=True)
+                # tqdm.write: on a terminal, the line goes above a running progress bar, not into it
+                tqdm.write(f"expected: about {_duration(self.seconds)} for {self.what} on {device_name(self.device)} "
+                           f"({rate:.2g} s a {self.unit}, {self.steps:,} {self.unit}s)")
+                sys.stdout.flush()  # a log file (a background run's train.out) has it at once
 
 
 def timed(items: Iterable, what: str, device=None) -> Iterator:
