@@ -40,7 +40,7 @@ def test_imagenet_root_per_profile_and_missing_data_says_where_and_how(empty_dat
 
 
 def test_imagenet_root_with_download_generates_a_missing_standin(empty_data_root):
-    root = imagenet_root("smoke", download=True)  # what `prepare` and the trainer call under smoke
+    root = imagenet_root("smoke", download=True)  # what `prepare` calls by default
     assert root == empty_data_root / "standin" / "imagenet"
     val = imagenet_folder(root, "val")
     assert len(val) == 10 * 10 and "stand-in" in val.source  # make_standin's default: 10 val images a class
