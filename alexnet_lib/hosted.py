@@ -17,11 +17,17 @@ from .data.fashion_mnist import ensure_fashion_mnist
 from .data.imagenet import imagenet_root
 from .data.standin import make_standin
 
-ATTACH_A_GPU = (
-    "No GPU is attached: the chapters run on the CPU, under the smoke profile (minutes). To run the "
-    "course profile (real CIFAR-10 and Imagenette), attach one: on Colab, Runtime > Change runtime type > "
-    "a GPU, then run the notebook again from the top; elsewhere, start the kernel on a machine with a GPU."
-)
+
+def no_gpu_message(profile: str) -> str:
+    """What running without a GPU means under ``profile``, and how to attach one."""
+    if profile == "smoke":
+        what = ("the chapters run on the CPU, under the smoke profile (minutes). To run the course profile "
+                "(real CIFAR-10 and Imagenette)")
+    else:
+        what = (f"the {profile} profile runs on the CPU, hours where a GPU takes minutes (a long cell says "
+                "first how long). To run it on a GPU")
+    return (f"No GPU is attached: {what}, attach one: on Colab, Runtime > Change runtime type > a GPU, then "
+            "run the notebook again from the top; elsewhere, start the kernel on a machine with a GPU.")
 
 
 def set_up(profile: str | None = None) -> str:
@@ -37,7 +43,7 @@ def set_up(profile: str | None = None) -> str:
     chosen = get_profile(profile or os.environ.get("ALEXNET_PROFILE") or ("course" if gpu else "smoke"))
     os.environ["ALEXNET_PROFILE"] = chosen.name
     if not gpu:
-        print(ATTACH_A_GPU)
+        print(no_gpu_message(chosen.name))
     print(banner(chosen))
     make_standin()
     ensure_fashion_mnist()
