@@ -118,8 +118,11 @@ def lighting_lambdas(
       0..255, i.e. λ = eigenvalue / 255: the convention of re-implementations, whose ImageNet
       values (`CIRCULATED_IMAGENET_EIGENVALUES`) are fb.resnet.torch's 0..1 eigenvalues × 255.
       Its shifts are a few times smaller (the §4.1 chapter measures both on real photographs).
+
+    A covariance has no negative eigenvalue; round-off can give a tiny one where the colours are
+    dependent (greyscale images: R = G = B, one component), so they are clipped at 0 first.
     """
-    eigenvalues = torch.as_tensor(eigenvalues, dtype=torch.float64)
+    eigenvalues = torch.as_tensor(eigenvalues, dtype=torch.float64).clamp(min=0)
     if reading == "unit-range":
         return eigenvalues / 255
     if reading == "2012-code":
