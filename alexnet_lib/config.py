@@ -12,6 +12,10 @@
 of the library installed without its checkout (``pip install`` of a wheel) uses the current folder
 in place of the repository.
 
+`ALEXNET_IMAGENET` replaces the profile's ImageNet-layout data by another of `IMAGENETS` and
+keeps the rest of the profile: ``ALEXNET_IMAGENET=fashion-mnist`` with ``--profile paper`` trains
+the real AlexNet, the paper's whole recipe, on real Fashion-MNIST images at 224 pixels (on a CPU).
+
 `ALEXNET_DRY_RUN=1` keeps a profile's code path and data and shrinks only its numbers of images,
 steps, epochs and seeds (`DRY_RUN_SIZES`): ``make dry-run`` executes every chapter under ``course``
 and ``paper`` that way, on format-exact copies of their archives, in minutes on a CPU.
@@ -24,7 +28,7 @@ import ctypes.util
 import os
 import platform
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -76,16 +80,34 @@ PROFILES = {
 }
 
 
+# The ImageNet-layout datasets a profile can read (`alexnet_lib.data.imagenet` says where each lives).
+IMAGENETS = {
+    "standin": "the generated stand-in (NOT real photographs)",
+    "imagenette": "Imagenette, 10 real ImageNet classes",
+    "ilsvrc2012": "ILSVRC-2012, your copy",
+    "fashion-mnist": "real Fashion-MNIST images (60,000 + 10,000, 10 classes) upscaled to 256x256",
+}
+
+
 def get_profile(name: str | None = None) -> Profile:
-    """The profile named, or the one `ALEXNET_PROFILE` selects (default ``smoke``)."""
+    """The profile named, or the one `ALEXNET_PROFILE` selects (default ``smoke``); its ImageNet-layout
+    data replaced by `ALEXNET_IMAGENET`'s when that is set."""
     name = name or os.environ.get("ALEXNET_PROFILE", "smoke")
     try:
-        return PROFILES[name.strip().lower()]
+        profile = PROFILES[name.strip().lower()]
     except KeyError:
         raise AlexNetError(
             f"Unknown profile {name!r}: set ALEXNET_PROFILE to one of "
             f"{', '.join(PROFILES)} (default: smoke)."
         ) from None
+    imagenet = os.environ.get("ALEXNET_IMAGENET", "").strip().lower()
+    if imagenet and imagenet != profile.imagenet:
+        if imagenet not in IMAGENETS:
+            raise AlexNetError(f"Unknown ALEXNET_IMAGENET={imagenet!r}: use one of {', '.join(IMAGENETS)}, "
+                               "or unset it for the profile's own.")
+        profile = replace(profile, imagenet=imagenet,
+                          summary=f"{profile.summary}; ImageNet-layout data: {IMAGENETS[imagenet]} (ALEXNET_IMAGENET)")
+    return profile
 
 
 # The caps ALEXNET_DRY_RUN puts on a chapter's sizes (`sized`, `shrink`): images, batch sizes, steps, epochs
@@ -134,6 +156,23 @@ def runs_root() -> Path:
 def get_device() -> torch.device:
     """CUDA when a GPU is present, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def native_bf16(device: torch.device | None = None) -> bool:
+    """Whether bf16 arithmetic runs in hardware on ``device``: a CUDA GPU, or a CPU whose kernels in
+    use have AVX512-BF16 or AMX (not under an older CPU's kernels, where bf16 is emulated, ~25x slower)."""
+    device = device or get_device()
+    if device.type == "cuda":
+        return True
+    if torch.backends.cpu.get_cpu_capability() not in ("AVX512", "AVX512_BF16", "AMX"):
+        return False
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() not in ("", "ALL", "AVX512_CORE_BF16", "AVX512_CORE_AMX"):
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f" {flag}" in flags for flag in ("avx512_bf16", "amx_bf16"))
 
 
 # keep_freed_memory's settings: glibc's M_<name> (also read from the environment as MALLOC_<name>_)

@@ -18,7 +18,8 @@ DEVKIT, META = "ILSVRC2012_devkit_t12.tar.gz", "meta.bin"  # the official devkit
 ARCHIVES = {"train": "ILSVRC2012_img_train.tar", "val": "ILSVRC2012_img_val.tar"}
 
 # Where each profile's ImageNet lives under data_root(), and how a reader gets it there.
-FOLDERS = {"standin": "standin/imagenet", "imagenette": "imagenette", "ilsvrc2012": "imagenet"}
+FOLDERS = {"standin": "standin/imagenet", "imagenette": "imagenette", "ilsvrc2012": "imagenet",
+           "fashion-mnist": "fashion-mnist/imagenet"}
 HOW_TO_GET = {
     "standin": "Generate it (seconds, offline): `python -m alexnet_lib.data.standin`.",
     "imagenette": (
@@ -32,6 +33,7 @@ HOW_TO_GET = {
         "ILSVRC2012_devkit_t12.tar.gz in {root} (torchvision unpacks them on first use), or put extracted "
         "folders there as {root}/train/<wnid>/*.JPEG and {root}/val/<wnid>/*.JPEG."
     ),
+    "fashion-mnist": "Write it from Fashion-MNIST (seconds, offline): `python -m alexnet_lib.data.fashion_mnist --imagenet`.",
 }
 
 
@@ -39,7 +41,8 @@ def imagenet_root(profile: Profile | str | None = None, *, download: bool = Fals
     """Paper §2: the ImageNet-layout folder the profile reads (stand-in, Imagenette or ILSVRC-2012).
 
     With ``download``, what is missing is fetched: Imagenette downloaded and extracted
-    (`download_dataset`), the stand-in generated (`make_standin`, seconds, offline); ILSVRC-2012
+    (`download_dataset`), the stand-in generated (`make_standin`, seconds, offline), Fashion-MNIST
+    written in the layout (`write_imagenet_layout`, seconds, offline); ILSVRC-2012
     cannot be downloaded by a script. Raises `AlexNetError`, saying where the data goes and how to
     get it, when the folder is missing.
     """
@@ -49,6 +52,10 @@ def imagenet_root(profile: Profile | str | None = None, *, download: bool = Fals
         download_dataset("imagenette", root)
     if not root.is_dir() and download and profile.imagenet == "standin":
         make_standin(root.parent)
+    if not (root / "SOURCE").is_file() and download and profile.imagenet == "fashion-mnist":
+        from .fashion_mnist import write_imagenet_layout  # a copy a kill left unfinished is completed
+
+        write_imagenet_layout(root)
     if not root.is_dir():
         raise AlexNetError(
             f"The {profile.name} profile reads ImageNet-layout data from {root}, which does not exist. "
@@ -73,7 +80,8 @@ def imagenet_folder(root: str | Path, split: str = "train", transform: Callable 
     and unpacks a split's archive into ``root/<split>/`` on first use, which takes hours for train).
     The dataset has ``.classes`` (wnids, sorted), ``.class_names`` (readable names, from
     ``synset_words.txt`` or the devkit when present, else the names this library knows, else the
-    wnid) and ``.source`` (whether it is the generated stand-in). ``transform`` maps each image.
+    wnid) and ``.source`` (whether it is the generated stand-in, or what a ``SOURCE`` file in ``root``
+    says the images are). ``transform`` maps each image.
     """
     root = Path(root)
     split_dir = root / split
@@ -103,6 +111,8 @@ def imagenet_folder(root: str | Path, split: str = "train", transform: Callable 
     dataset.class_names = [names.get(wnid, wnid) for wnid in dataset.classes]
     if is_standin(root):
         dataset.source = "stand-in ImageNet (generated, NOT real photographs)"
+    elif (root / "SOURCE").is_file():
+        dataset.source = (root / "SOURCE").read_text().strip()
     else:
         dataset.source = "real ImageNet images"
     return dataset
