@@ -15,7 +15,7 @@ from torch import nn
 
 from .augment import TenCrop
 from .config import device_name, display_path, get_device
-from .data.batches import batch_loader
+from .data.batches import batch_loader, held_out_sample
 from .data.store import open_prepared
 from .errors import AlexNetError, OneLineParser
 from .models import TwoTowerAlexNet
@@ -140,13 +140,14 @@ PUBLISHED_ILSVRC2012_VAL = (
 
 def evaluate_checkpoint(
     path: str | Path, data: str | Path | None = None, views: Sequence[int] = (1, 10),
-    batch_size: int = 64, workers: int = 0, device: torch.device | str | None = None,
+    batch_size: int = 64, workers: int = 0, device: torch.device | str | None = None, images: int | None = None,
 ) -> tuple[dict[int, dict[int, float]], dict]:
     """Paper §6: top-1 / top-5 error of a checkpoint of `alexnet_lib.train` on a validation set.
 
     ``data``: the prepared store to read (default: the one the run trained on); its mean image is
     subtracted. ``views``: 1 (the centre patch, `CentreCrop`) and/or 10 (§4.1's ten patches with
-    their softmax averaged, `TenCrop`). Returns ``({views: {1: top-1, 5: top-5}}, info)``; info
+    their softmax averaged, `TenCrop`). ``images``: score that many validation images, a fixed random
+    sample (`held_out_sample`: the trainer's ``--val-images`` sample), not all of them. Returns ``({views: {1: top-1, 5: top-5}}, info)``; info
     says which checkpoint, data and device.
     """
     device = torch.device(device) if device is not None else get_device()
@@ -167,7 +168,8 @@ def evaluate_checkpoint(
         net = build_model(config, len(store.classes), device)
     net.load_state_dict(checkpoint["model"])
     split = store.split("val")
-    batches = [list(range(i, min(i + batch_size, len(split)))) for i in range(0, len(split), batch_size)]
+    sample = held_out_sample(len(split), images)
+    batches = [sample[i:i + batch_size] for i in range(0, len(sample), batch_size)]
     mean_image = store.stats.mean_image
     ks = (1, min(5, len(store.classes)))
     wrappers = {1: CentreCrop, 10: TenCrop}
@@ -180,7 +182,7 @@ def evaluate_checkpoint(
         results[view] = {1: scores[ks[0]], 5: scores[ks[1]]}
     info = {"checkpoint": display_path(Path(path)), "epoch": checkpoint["epoch"],
             "step": checkpoint["step"], "model": config.model, "data": display_path(data),
-            "source": store.source, "images": len(split), "classes": len(store.classes),
+            "source": store.source, "images": len(sample), "classes": len(store.classes),
             "device": device_name(device)}
     return results, info
 
@@ -217,12 +219,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="1 (centre patch) and/or 10 (§4.1's ten patches); default both")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per batch (default 64)")
     parser.add_argument("--workers", type=int, default=0, metavar="N", help="data-reading processes (default 0)")
+    parser.add_argument("--images", type=int, metavar="N",
+                        help="score N validation images, a fixed random sample (default: all of them)")
     args = parser.parse_args(argv)
     try:
-        if args.batch_size < 1 or args.workers < 0:
-            raise AlexNetError("--batch-size must be >= 1 and --workers >= 0.")
+        if args.batch_size < 1 or args.workers < 0 or (args.images is not None and args.images < 1):
+            raise AlexNetError("--batch-size and --images must be >= 1 and --workers >= 0.")
         results, info = evaluate_checkpoint(args.checkpoint, args.data, args.views,
-                                            args.batch_size, args.workers)
+                                            args.batch_size, args.workers, images=args.images)
     except AlexNetError as err:
         sys.exit(f"error: {err}")
     print(f"checkpoint: {info['checkpoint']} (epoch {info['epoch']}, step {info['step']})")

@@ -1,7 +1,9 @@
 """Paper §4-§5: the training recipe: one run's settings (`TrainConfig`), a profile's changes to
 them, and the net a run trains (`build_model`).
 
-`TrainConfig`'s defaults are the paper's recipe; `make_config` applies a profile's changes
+`TrainConfig`'s defaults are the paper's recipe as the run behind its numbers ran it (the 2012
+code): where the printed paper and that code differ, the code's value is the default and the
+printed one is a flag away (`CODE_2012_DIFFERENCES`). `make_config` applies a profile's changes
 (`PROFILE_DEFAULTS`) and then the flags given. `alexnet_lib.train` runs a config.
 """
 
@@ -15,12 +17,12 @@ from torch import nn
 
 from .config import PROFILES, get_profile, runs_root
 from .errors import AlexNetError
-from .models import AlexNet, OneGPUAlexNet, TwoTowerAlexNet
+from .models import INITIALISATIONS, AlexNet, OneGPUAlexNet, TwoTowerAlexNet
 
 
 @dataclass
 class TrainConfig:
-    """Paper §4-§5: one training run. The defaults are the paper's recipe."""
+    """Paper §4-§5: one training run. The defaults are the paper's recipe, as the 2012 code ran it."""
 
     # What to train on, where to write (None: the profile's prepared store, runs/<profile>/)
     profile: str = "smoke"
@@ -30,7 +32,8 @@ class TrainConfig:
     model: str = "paper"  # "paper" (AlexNet(): two towers on one device, LRN within each, §3.5),
     # "one-gpu" (§3.2's half-width net), "two-tower" (`TwoTowerAlexNet`, the same function on 2 GPUs),
     # "mini" (not the paper's: its layers at ~1/16 of the widths, to check the pipeline in seconds)
-    init: str = "paper"  # §5's N(0, 0.01) weights, biases 1 or 0; "pytorch": torch's layer defaults
+    init: str = "2012-code"  # §5 as the 2012 run did it (conv3-5 from N(0, 0.03)); "paper": N(0, 0.01)
+    # everywhere, as printed; "caffe", "pytorch", "he": later practice (`INITIALISATIONS`)
     dropout: float = 0.5
     dropout_rule: str = "paper"  # §4.2's "multiply by 0.5 at test time"; "inverted": nn.Dropout
     remove_conv: str | None = None  # §7's depth ablation: "conv2", "conv3" or "conv4" (paper net only)
@@ -45,6 +48,7 @@ class TrainConfig:
     max_drops: int = 3
     lighting: float = 0.1  # §4.1: the standard deviation of the PCA-lighting alphas
     epoch_images: int | None = None  # train on this many images per epoch (None: all of them)
+    val_images: int | None = None  # validate on this many images, a fixed random sample (None: all)
     seed: int = 0
     # Speed: the same recipe, executed faster
     bf16: bool | None = None  # autocast to bfloat16; None: on CUDA yes, on the CPU no
@@ -61,7 +65,7 @@ class TrainConfig:
         """Raise `AlexNetError`, naming the flag, for a value no run can use."""
         positive = {"epochs": self.epochs, "batch-size": self.batch_size,
                     "checkpoint-every": self.checkpoint_every, "log-every": self.log_every,
-                    "epoch-images": self.epoch_images}
+                    "epoch-images": self.epoch_images, "val-images": self.val_images}
         for flag, value in positive.items():
             if value is not None and value < 1:
                 raise AlexNetError(f"--{flag} {value}: use a whole number >= 1.")
@@ -75,6 +79,18 @@ class TrainConfig:
             if getattr(self, name) not in allowed:
                 raise AlexNetError(f"--{name} {getattr(self, name)}: choose one of {', '.join(allowed)}.")
 
+
+# Where the printed paper and the 2012 code (the run behind the paper's numbers) differ, and what
+# the trainer does: the code's value by default, the printed one a flag away. `--help` prints it.
+CODE_2012_DIFFERENCES = (
+    ("init", "conv3, conv4 and conv5 weights from N(0, 0.03) (the code's layers-145.cfg), the rest "
+             "N(0, 0.01); printed: N(0, 0.01) for every layer (--init paper). How each trains the real "
+             "net: results/alexnet224.json, shown in §5"),
+)
+# Where they agree, checked: inputs are raw RGB values 0-255 minus the mean image (no scaling);
+# learning rate 0.01 for weights and biases; biases 1 in conv2, conv4, conv5, fc6, fc7 and 0
+# elsewhere; momentum 0.9, weight decay 0.0005, batch 128; PCA lighting alphas N(0, 0.1) on the
+# eigenvalues of the 0-255 RGB covariance (`lighting_lambdas`).
 
 # What a profile changes in the recipe, for its data and hardware. `paper` changes nothing.
 PROFILE_DEFAULTS = {
@@ -92,10 +108,10 @@ PROFILE_DEFAULTS = {
 # augmentation, checkpoints, resume, several processes) takes seconds: the tests and dry runs use it.
 MODELS = {"paper": AlexNet, "one-gpu": OneGPUAlexNet, "two-tower": TwoTowerAlexNet,
           "mini": partial(AlexNet, widths=(6, 16, 24, 24, 16), hidden=32)}
-INITS = ("paper", "pytorch")
+INITS = tuple(INITIALISATIONS)
 SCHEDULES = ("plateau", "2012")
 # Settings that only change how fast (or for how long) a run goes: --resume accepts new values.
-RESUMABLE = {"data", "out", "epochs", "bf16", "channels_last", "compile", "workers",
+RESUMABLE = {"data", "out", "epochs", "val_images", "bf16", "channels_last", "compile", "workers",
              "checkpoint_every", "log_every", "progress"}
 
 
@@ -123,11 +139,12 @@ def build_model(config: TrainConfig, num_classes: int, device: torch.device) -> 
     """Paper §3.5 and §5: the net ``config.model`` names, initialised as ``config.init`` says.
 
     ``two-tower`` puts one tower on each of the first two GPUs (§3.2's model parallelism); the
-    others go to ``device``. ``init="paper"`` is §5's (the nets' own, `init_paper_`);
-    ``init="pytorch"`` resets every conv and linear layer to PyTorch's default (uniform weights
-    and biases scaled by 1/sqrt(fan-in), as torchvision's alexnet starts): not the paper's, but it
-    learns at once where the paper's init can leave the loss flat for a long time (the §5 chapter,
-    book/10_learning.ipynb; Caffe's replica started its biases at 0.1 instead of 1 for that reason).
+    others go to ``device``. The nets are built with §5's printed init (``init="paper"``,
+    `init_paper_`); any other ``config.init`` is then applied by its function in `INITIALISATIONS`:
+    ``"2012-code"`` (the default: conv3-5 from N(0, 0.03), as the run behind the paper's numbers),
+    ``"caffe"`` (biases 0.1), ``"pytorch"`` (torch's layer defaults, as torchvision's alexnet starts)
+    and ``"he"``. Which of them leave the loss of a uniform guess, and how soon, is §5's question
+    (book/10_learning.ipynb, results/inits.json and results/alexnet224.json).
     """
     knobs = dict(dropout=config.dropout, dropout_rule=config.dropout_rule)
     if config.remove_conv:
@@ -147,10 +164,8 @@ def build_model(config: TrainConfig, num_classes: int, device: torch.device) -> 
         net = TwoTowerAlexNet(("cuda:0", "cuda:1"), num_classes, **knobs)
     else:
         net = MODELS[config.model](num_classes, **knobs).to(device)
-    if config.init == "pytorch":
-        for module in net.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                module.reset_parameters()
+    if config.init != "paper":  # the nets' own init is the printed one
+        INITIALISATIONS[config.init](net)
     return net
 
 

@@ -30,6 +30,7 @@ import math
 import os
 import random
 import sys
+import textwrap
 import time
 from dataclasses import asdict, fields, replace
 from pathlib import Path
@@ -43,7 +44,7 @@ from tqdm.auto import tqdm
 
 from .augment import augment_batch, lighting_lambdas
 from .config import DRY_RUN_SIZES, PROFILES, device_name, display_path, dry_run, keep_freed_memory, runs_root
-from .data.batches import batch_loader, epoch_batches
+from .data.batches import batch_loader, epoch_batches, held_out_sample
 from .data.store import open_prepared, prepared_root
 from .distributed import gather, init_distributed, sum_over_processes
 from .errors import AlexNetError, OneLineParser
@@ -51,7 +52,8 @@ from .evaluate import CentreCrop, evaluate
 from .expected import Expected
 from .meter import EpochMeter
 from .optim import DivideOnPlateau, PaperSGD, StepDrops
-from .recipe import INITS, MODELS, PROFILE_DEFAULTS, SCHEDULES, TrainConfig, build_model, input_device, make_config
+from .recipe import (CODE_2012_DIFFERENCES, INITS, MODELS, PROFILE_DEFAULTS, SCHEDULES, TrainConfig, build_model,
+                     input_device, make_config)
 from .run_folder import (LOG_COLUMNS, RunLock, check_same_data, check_same_run, check_store, check_writable,
                          load_checkpoint, random_states, resumed_config, save_checkpoint, set_random_states,
                          tensorboard, write_csv)
@@ -252,8 +254,8 @@ def _train(config: TrainConfig, resume: bool, stop_after: int | None, rank: int,
         bar.close()
 
         # Validation on 1 view, in float32 (bf16 scores tie); its top-1 error drives the schedule
-        val_top1, val_top5 = validate(net, store, device, batch_size=config.batch_size,
-                                      workers=config.workers, rank=rank, world=world)
+        val_top1, val_top5 = validate(net, store, device, batch_size=config.batch_size, workers=config.workers,
+                                      rank=rank, world=world, images=config.val_images)
         schedule.step(val_top1)
 
         summary = meter.summary(device)
@@ -282,14 +284,15 @@ def _train(config: TrainConfig, resume: bool, stop_after: int | None, rank: int,
 
 
 def validate(net: nn.Module, store, device: torch.device, *, batch_size: int, workers: int,
-             rank: int = 0, world: int = 1) -> tuple[float, float]:
+             rank: int = 0, world: int = 1, images: int | None = None) -> tuple[float, float]:
     """Paper §5: top-1 and top-5 error on the store's validation split, 1 view (the centre patch).
 
-    With ``world`` processes each scores every ``world``-th image and the counts are added up.
-    (With fewer than 5 classes, "top-5" is top-k with k = the number of classes.)
+    ``images``: score that many of them (`held_out_sample`), not all. With ``world`` processes each
+    scores every ``world``-th image and the counts are added up. (With fewer than 5 classes,
+    "top-5" is top-k with k = the number of classes.)
     """
     split = store.split("val")
-    shard = list(range(rank, len(split), world))
+    shard = held_out_sample(len(split), images)[rank::world]
     batches = [shard[i:i + batch_size] for i in range(0, len(shard), batch_size)]
     loader = batch_loader(split, batches, workers, pin_memory=device.type == "cuda")
     k5 = min(5, len(store.classes))
@@ -319,8 +322,15 @@ def _print_start(config, store, device, world, bf16, steps, resumed_at):
 
 def parse_args(argv: list[str] | None = None) -> tuple[dict, bool, int | None]:
     """The flags given on the command line (only those), whether to resume, and --stop-after."""
+    differences = "\n".join(textwrap.fill(f"--{name}: {text}.", 100, initial_indent="  ", subsequent_indent="    ")
+                            for name, text in CODE_2012_DIFFERENCES)
     p = OneLineParser(prog="python -m alexnet_lib.train", argument_default=argparse.SUPPRESS,
-                      description="Train AlexNet the paper's way (§5) on a prepared store.")
+                      formatter_class=argparse.RawDescriptionHelpFormatter,
+                      description="Train AlexNet the paper's way (§5) on a prepared store.",
+                      epilog="The defaults are the recipe of the run behind the paper's numbers (the 2012 code). "
+                             "Where it differs\nfrom the printed paper:\n" + differences + "\nElsewhere the "
+                             "two agree (inputs: raw RGB minus the mean image; lr 0.01; biases 1 in\nconv2, "
+                             "conv4, conv5, fc6, fc7; momentum 0.9, weight decay 0.0005, batch 128).")
     flag, switch = p.add_argument, argparse.BooleanOptionalAction
     flag("--profile", choices=list(PROFILES), help="data and defaults (default: ALEXNET_PROFILE, else smoke)")
     flag("--data", metavar="DIR", help="prepared store (default: the profile's, from alexnet_lib.data.prepare)")
@@ -328,7 +338,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[dict, bool, int | None]:
     flag("--resume", action="store_true", default=False, help="continue the run in --out from its checkpoint")
     flag("--stop-after", type=int, metavar="N", default=None, help="stop after N steps in all (then --resume)")
     flag("--model", choices=list(MODELS), help="paper (default), one-gpu (§3.2), two-tower (2 GPUs), mini (~1/16 width: a pipeline check)")
-    flag("--init", choices=list(INITS), help="paper (§5, default) or pytorch (torch's layer defaults)")
+    flag("--init", choices=list(INITS),
+         help="2012-code (default under course and paper: §5 as the 2012 run did it, conv3-5 from N(0, 0.03), "
+              "which trains the real net), paper (N(0, 0.01) everywhere, as printed), caffe (biases 0.1), "
+              "pytorch (torch's layer defaults; smoke's default), he")
     flag("--epochs", type=int, metavar="N", help="passes over the training set (paper: 90)")
     flag("--batch-size", type=int, metavar="N", help="images per step, over all processes (paper: 128)")
     flag("--lr", type=float, help="initial learning rate (paper: 0.01)")
@@ -337,6 +350,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[dict, bool, int | None]:
     flag("--remove-conv", choices=["conv2", "conv3", "conv4"],
          help="§7's depth ablation: the paper net without this middle conv layer")
     flag("--epoch-images", type=int, metavar="N", help="images per epoch (default: the whole training set)")
+    flag("--val-images", type=int, metavar="N",
+         help="validate each epoch on N images, a fixed random sample (default: all of them)")
     flag("--seed", type=int, metavar="N", help="seed of init, data order, augmentation, dropout (default 0)")
     flag("--bf16", action=switch, help="bf16 autocast (default: on CUDA)")
     flag("--compile", action=switch,

@@ -26,6 +26,15 @@ def epoch_batches(
             for b in range(len(order) // batch_size)]
 
 
+def held_out_sample(num_images: int, count: int | None = None) -> list[int]:
+    """The validation images a run scores: all ``num_images``, or ``count`` of them drawn once from
+    a fixed seed (the same for every run and every process; a store lists its validation images
+    class by class, so the first ``count`` would miss classes), in increasing order."""
+    if count is None or count >= num_images:
+        return list(range(num_images))
+    return sorted(np.random.default_rng(0).permutation(num_images)[:count].tolist())
+
+
 def batch_loader(split, batches: list[list[int]], workers: int = 0, pin_memory: bool = False):
     """The ``batches`` of a prepared split as (uint8 images, labels), read in order by
     ``workers`` processes (0: this one); one ``split[indices]`` read per batch.

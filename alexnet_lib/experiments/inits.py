@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from ..models import SmallAlexNet, init_2012_code_, init_caffe_, init_he_, init_paper_, init_pytorch_
+from ..models import INITIALISATIONS, SmallAlexNet
 from ..resident import train_resident
 from .datasets import load_small
 from .summary import difference, seed_stats
@@ -27,8 +27,7 @@ from .summary import difference, seed_stats
 SECTION = "§5"
 CLAIM = "N(0, 0.01) weights with biases 1 speed up early learning; weight decay lowers the training error"
 TOLERANCE = 0.04  # first-epoch error rates (over windows of 10 batches) across CPUs
-INITS = {"paper": init_paper_, "2012-code": init_2012_code_, "caffe": init_caffe_, "pytorch": init_pytorch_,
-         "he": init_he_}
+INITS = {name: INITIALISATIONS[name] for name in ("paper", "2012-code", "caffe", "pytorch", "he")}  # stored order
 SCALE = {"paper": "raw", "2012-code": "raw", "caffe": "raw", "pytorch": "unit", "he": "unit"}
 SIZES = {
     "live": dict(dataset="fashion-mnist", n_train=1280, n_test=1000, epochs=2, batch=128, lr=0.01,

@@ -79,3 +79,9 @@ def init_pytorch_(model: nn.Module) -> nn.Module:
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             module.reset_parameters()
     return model
+
+
+# Every initialisation the §5 chapter compares, by the name the trainer's --init takes: the 2012
+# code's first (the run behind the paper's numbers), the paper's printed rule, then later practice.
+INITIALISATIONS = {"2012-code": init_2012_code_, "paper": init_paper_, "caffe": init_caffe_,
+                   "pytorch": init_pytorch_, "he": init_he_}
