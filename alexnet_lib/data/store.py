@@ -137,7 +137,8 @@ class PreparedStore:
 def open_prepared(path: str | Path | None = None) -> PreparedStore:
     """Paper §2: open the store at ``path`` (default `prepared_root`) that `prepare_imagenet` wrote.
 
-    Raises `AlexNetError`, saying which command makes it, when there is none or it is unfinished.
+    Raises `AlexNetError`, saying which command makes it, when there is none or it is unfinished,
+    and naming the file when it is damaged (`check_files`).
     """
     path = Path(path).expanduser().resolve() if path is not None else prepared_root()
     meta = read_json(path / "meta.json")
@@ -148,10 +149,45 @@ def open_prepared(path: str | Path | None = None) -> PreparedStore:
             f"There is {state} prepared ImageNet at {path}: run `python -m alexnet_lib.data.prepare"
             f" [--source IMAGENET_ROOT]{out}` (a killed run continues where it stopped)."
         )
+    check_files(path, meta)
     return PreparedStore(
         path, meta["classes"], meta["class_names"], meta["source"], DatasetStats.load(path / "stats.pt"),
         meta["format"], meta["size"], meta["split_sizes"], store_fingerprint(meta),
     )  # fmt: skip
+
+
+def check_files(path: Path, meta: dict) -> None:
+    """A complete store's files agree with its index: each split's labels and positions list as many
+    images as ``meta.json`` says, and every shard exists and is as long as the positions in it need
+    (a partial copy truncates or loses shards). Costs a stat per shard. Raises `AlexNetError` naming
+    the first file that does not agree."""
+    def damaged(file: Path, why: str) -> AlexNetError:
+        return AlexNetError(
+            f"The prepared store {path} is damaged: {file.relative_to(path)} {why}. Prepare it again "
+            f"(`python -m alexnet_lib.data.prepare --force --out {path}` with its source) or restore a complete copy."
+        )
+
+    if not (path / "stats.pt").is_file():
+        raise damaged(path / "stats.pt", "is missing")
+    for split, sizes in meta["split_sizes"].items():
+        index = {name: path / split / f"{name}.npy" for name in ("labels", "positions")}
+        try:
+            labels, positions = (np.load(file, mmap_mode="r") for file in index.values())
+        except (OSError, ValueError):
+            missing = next(f for f in index.values() if not f.is_file() or f.stat().st_size == 0)
+            raise damaged(missing, "is missing or unreadable") from None
+        for name, array in (("labels", labels), ("positions", positions)):
+            if len(array) != sizes["images"]:
+                raise damaged(index[name], f"lists {len(array):,} images where meta.json says {sizes['images']:,}")
+        if len(positions):
+            ends = np.zeros(int(positions[:, 0].max()) + 1, dtype=np.int64)
+            np.maximum.at(ends, positions[:, 0], positions[:, 1] + positions[:, 2])
+            for shard in np.flatnonzero(ends):
+                file = path / split / f"{shard:05d}.{meta['format']}"
+                size = file.stat().st_size if file.is_file() else None
+                if size is None or size < ends[shard]:
+                    raise damaged(file, "is missing" if size is None else
+                                  f"has {size:,} bytes where its images need {int(ends[shard]):,}")
 
 
 def store_fingerprint(meta: dict) -> str:
