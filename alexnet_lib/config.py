@@ -153,6 +153,14 @@ def runs_root() -> Path:
     return Path(os.environ.get("ALEXNET_RUNS", REPO_ROOT / "runs")).expanduser().resolve()
 
 
+def profile_runs(profile: Profile | str | None = None) -> Path:
+    """Where a profile's training run writes by default: ``runs/<profile>``, or
+    ``runs/<profile>-<imagenet>`` when `ALEXNET_IMAGENET` gave it other data (``runs/paper-fashion-mnist``)."""
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    own = PROFILES[profile.name].imagenet == profile.imagenet
+    return runs_root() / (profile.name if own else f"{profile.name}-{profile.imagenet}")
+
+
 def get_device() -> torch.device:
     """CUDA when a GPU is present, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -15,7 +15,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from .config import PROFILES, get_profile, runs_root
+from .config import PROFILES, get_profile, profile_runs, runs_root
 from .errors import AlexNetError
 from .models import INITIALISATIONS, AlexNet, OneGPUAlexNet, TwoTowerAlexNet
 
@@ -132,7 +132,7 @@ def book_run(profile: str | None = None) -> TrainConfig:
     if profile == "smoke":
         return make_config(profile=profile, epochs=2, out=str(runs_root() / "smoke-qualitative"),
                            progress=False)
-    return make_config(profile=profile, out=str(runs_root() / profile))
+    return make_config(profile=profile, out=str(profile_runs(profile)))
 
 
 def build_model(config: TrainConfig, num_classes: int, device: torch.device) -> nn.Module:

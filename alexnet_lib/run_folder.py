@@ -14,6 +14,7 @@ import csv
 import fcntl
 import os
 import random
+import shutil
 import socket
 import time
 from dataclasses import fields, replace
@@ -21,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
-from .config import display_path, runs_root
+from .config import display_path, profile_runs
 from .errors import AlexNetError
 from .files import write_atomic
 from .recipe import RESUMABLE, TrainConfig, make_config
@@ -128,7 +130,7 @@ def resumed_config(flags: dict) -> TrainConfig:
     """For ``--resume``: the saved run's settings, changed by the ``flags`` given (as `make_config`
     takes them); a new run's settings when there is nothing to resume."""
     config = make_config(**flags)
-    path = Path(config.out or runs_root() / config.profile) / "checkpoint.pt"
+    path = Path(config.out or profile_runs(config.profile)) / "checkpoint.pt"
     if not path.is_file():
         return config
     saved = TrainConfig(**load_checkpoint(path, mmap=True)["config"])
@@ -219,6 +221,26 @@ def running(pid_file: Path) -> bool:
         return True
     except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
         return False
+
+
+def check_room(out: Path, net: nn.Module) -> None:
+    """Before the first step: the disk of ``out`` can hold what the run will write, so that a full
+    disk is found now and not at the first checkpoint, an epoch (hours, on ImageNet) later.
+
+    The run keeps ``checkpoint.pt`` (weights and momentum: twice the weights), ``best.pt`` (the
+    weights), and writes each anew beside the old one before renaming it: at most twice the
+    checkpoint and the weights once more, less what the run folder holds already.
+    """
+    weights = tensor_bytes(net.state_dict())
+    need = 2 * (2 * weights) + weights
+    held = sum(f.stat().st_size for f in (out / "checkpoint.pt", out / "best.pt") if f.is_file())
+    free = shutil.disk_usage(out).free
+    if free + held < need:
+        raise AlexNetError(
+            f"The disk of {display_path(out)} has {free / 1e6:,.0f} MB free; this run's checkpoints need about "
+            f"{need / 1e6:,.0f} MB (checkpoint.pt, written anew beside the old one, and best.pt): free some "
+            "space or choose another --out."
+        )
 
 
 def check_writable(out: Path) -> None:

@@ -43,7 +43,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .augment import augment_batch, lighting_lambdas
-from .config import DRY_RUN_SIZES, PROFILES, device_name, display_path, dry_run, keep_freed_memory, runs_root
+from .config import DRY_RUN_SIZES, PROFILES, device_name, display_path, dry_run, keep_freed_memory, profile_runs
 from .data.batches import batch_loader, epoch_batches, held_out_sample
 from .data.store import open_prepared, prepared_root
 from .distributed import gather, init_distributed, sum_over_processes
@@ -54,7 +54,7 @@ from .meter import EpochMeter
 from .optim import DivideOnPlateau, PaperSGD, StepDrops
 from .recipe import (CODE_2012_DIFFERENCES, INITS, MODELS, PROFILE_DEFAULTS, SCHEDULES, TrainConfig, build_model,
                      input_device, make_config)
-from .run_folder import (LOG_COLUMNS, RunLock, check_same_data, check_same_run, check_store, check_writable,
+from .run_folder import (LOG_COLUMNS, RunLock, check_room, check_same_data, check_same_run, check_store, check_writable,
                          load_checkpoint, random_states, resumed_config, save_checkpoint, set_random_states,
                          tensorboard, write_csv)
 
@@ -85,7 +85,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
         config = replace(config, epochs=min(config.epochs, DRY_RUN_SIZES["epochs"]),
                          epoch_images=min(config.epoch_images or DRY_RUN_SIZES["n_train"], DRY_RUN_SIZES["n_train"]))
     rank, world, device = init_distributed()
-    out = Path(config.out or runs_root() / config.profile)
+    out = Path(config.out or profile_runs(config.profile))
     if rank == 0:
         check_writable(out)
     with RunLock(out) if rank == 0 else contextlib.nullcontext():
@@ -145,6 +145,8 @@ def _train(config: TrainConfig, resume: bool, stop_after: int | None, rank: int,
     np.random.seed(config.seed + rank)
     random.seed(config.seed + rank)
     net = build_model(config, len(store.classes), device).to(memory_format=layout)
+    if lead:
+        check_room(out, net)
     device = input_device(net, device)
     optimizer = PaperSGD(net.parameters(), lr=config.lr, momentum=config.momentum,
                          weight_decay=config.weight_decay)
