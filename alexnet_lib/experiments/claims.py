@@ -14,7 +14,7 @@ from .runner import NAMES, experiment
 
 PAGE = REPO_ROOT / "book" / "claims.md"
 CHAPTER = {"figure1": "03_relu", "lrn": "05_lrn", "pooling": "06_overlapping_pooling", "views": "08_augmentation",
-           "dropout": "09_dropout", "inits": "10_learning", "depth": "13_discussion", "table2": "11_results",
+           "dropout": "09_dropout", "inits": "10_learning", "alexnet224": "10_learning", "depth": "13_discussion", "table2": "11_results",
            "figure3": "12_qualitative", "figure4": "12_qualitative"}
 
 
@@ -93,6 +93,21 @@ def _inits(m: dict) -> list[tuple]:
              f"without: {points(m['decay_minus_none'])}", m["decay_minus_none"]["verdict"])]
 
 
+def _alexnet224(m: dict) -> list[tuple]:
+    def book(init: str) -> str:
+        r, one = m[init], m[init]["1_view_top1"]
+        left = ", ".join("never" if s is None else f"step {s}" for s in r["left_at_step"])
+        interval = (f" (Student-t 95% interval {pct(one['interval'][0])} to {pct(one['interval'][1])}, n = {one['n']} seeds)"
+                    if one["interval"] else f" (n = {one['n']})")
+        return (f"below 80% training error at {left}; after {m['steps']} steps, {pct(one['mean'])} top-1 error from "
+                f"1 view{interval}, {pct(r['10_views_top1']['mean'])} from 10; chance {pct(m['chance_top1'])}")
+
+    return [("the paper's recipe, as printed (every weight from N(0, 0.01)), trains AlexNet", "it trained AlexNet "
+             "(Table 2)", book("paper"), m["paper"]["verdict"]),
+            ("the recipe as the 2012 code ran it (conv3-5 from N(0, 0.03)) trains AlexNet", "the run behind "
+             "Table 2", book("2012-code"), m["2012-code"]["verdict"])]
+
+
 def _depth(m: dict) -> list[tuple]:
     return [(f"removing a middle conv layer ({m['removed']['layer']}) costs top-1", "about +2% top-1",
              f"{pct(m['removed']['test_error']['mean'])} vs {pct(m['all_five']['test_error']['mean'])}: "
@@ -131,7 +146,7 @@ def _figure4(m: dict) -> list[tuple]:
 
 
 ROWS = {"figure1": _figure1, "lrn": _lrn, "pooling": _pooling, "views": _views, "dropout": _dropout,
-        "inits": _inits, "depth": _depth, "table2": _table2, "figure3": _figure3, "figure4": _figure4}
+        "inits": _inits, "alexnet224": _alexnet224, "depth": _depth, "table2": _table2, "figure3": _figure3, "figure4": _figure4}
 NOT_TESTABLE = [  # (section, chapter, claim, paper's number, why not here)
     ("§1, §6", "11_results", "AlexNet's ILSVRC-2010 test error (Table 1)", "37.5% / 17.0% top-1 / top-5",
      "needs ILSVRC-2010 and days of GPU time (the paper profile)"),

@@ -6,11 +6,11 @@
 
 from .alexnet import DROPOUT_RULES, AlexNet, OneGPUAlexNet, SmallAlexNet
 from .cifarnet import CifarNet
-from .init import BIAS_ONE_LAYERS, CODE_2012_STD, INITIALISATIONS, init_2012_code_, init_caffe_, init_he_, init_paper_, init_pytorch_
+from .init import BIAS_ONE_LAYERS, CODE_2012_STD, INITIALISATIONS, init_2012_code_, init_caffe_, init_he_, init_paper_, init_pytorch_, signal_at_init
 from .size import LayerRow, count_parameters, format_layer_table, layer_table
 from .towers import TwoTowerAlexNet
 
 __all__ = ["AlexNet", "BIAS_ONE_LAYERS", "CODE_2012_STD", "CifarNet", "DROPOUT_RULES", "INITIALISATIONS", "LayerRow",
            "OneGPUAlexNet", "SmallAlexNet", "TwoTowerAlexNet", "count_parameters",
            "format_layer_table", "init_2012_code_", "init_caffe_", "init_he_", "init_paper_", "init_pytorch_",
-           "layer_table"]
+           "layer_table", "signal_at_init"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -85,3 +86,31 @@ def init_pytorch_(model: nn.Module) -> nn.Module:
 # code's first (the run behind the paper's numbers), the paper's printed rule, then later practice.
 INITIALISATIONS = {"2012-code": init_2012_code_, "paper": init_paper_, "caffe": init_caffe_,
                    "pytorch": init_pytorch_, "he": init_he_}
+
+
+def signal_at_init(net: nn.Module, images: torch.Tensor,
+                   layers: tuple[str, ...] = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"),
+                   ) -> dict[str, tuple[float, float]]:
+    """Paper §5: how much of each layer's output (before its ReLU) depends on the image, at init.
+
+    Per layer of ``layers`` (by name): (the image-dependent part, the root mean square over units of
+    the standard deviation across ``images``; the constant part, the root mean square over units of
+    the mean across them). A net whose fc8 has a tiny image-dependent part beside its constant part
+    answers almost the same for every image, and its loss starts at that of a uniform guess. In eval
+    mode (dropout off), without gradients; ``images`` as the net takes them.
+    """
+    found = {name.rsplit(".", 1)[-1]: module for name, module in net.named_modules()}
+    outputs: dict[str, torch.Tensor] = {}
+    hooks = [found[name].register_forward_hook(lambda m, i, o, name=name: outputs.__setitem__(name, o.float().flatten(1)))
+             for name in layers]
+    was_training = net.training
+    try:
+        net.eval()
+        with torch.no_grad():
+            net(images)
+    finally:
+        net.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return {name: (out.std(0).square().mean().sqrt().item(), out.mean(0).square().mean().sqrt().item())
+            for name, out in outputs.items()}
