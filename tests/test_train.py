@@ -45,9 +45,63 @@ def test_the_chapters_run_is_the_smoke_recipe_cut_to_two_epochs_else_the_profile
     assert smoke == make_config(profile="smoke", epochs=2, out=smoke.out, progress=False)
     assert paper.out.endswith("runs/paper")
     assert paper == make_config(profile="paper", out=paper.out)
-    # the paper profile is §5's recipe: 90 epochs of 128 images, eps 0.01, the paper's init
-    assert (paper.epochs, paper.batch_size, paper.lr, paper.init) == (90, 128, 0.01, "paper") == (
+    # the paper profile is §5's recipe as the 2012 code ran it: 90 epochs of 128 images, eps 0.01
+    assert (paper.epochs, paper.batch_size, paper.lr, paper.init) == (90, 128, 0.01, "2012-code") == (
         TrainConfig().epochs, TrainConfig().batch_size, TrainConfig().lr, TrainConfig().init)
+
+
+# The 2012 code's layers-145.cfg, typed from it: initW per layer; §5's biases (initB).
+CODE_2012_WEIGHT_STD = {"conv1": 0.01, "conv2": 0.01, "conv3": 0.03, "conv4": 0.03, "conv5": 0.03,
+                        "fc6": 0.01, "fc7": 0.01, "fc8": 0.01}
+BIAS = {"conv1": 0.0, "conv2": 1.0, "conv3": 0.0, "conv4": 1.0, "conv5": 1.0, "fc6": 1.0, "fc7": 1.0, "fc8": 0.0}
+
+
+@pytest.mark.parametrize("profile", ["course", "paper"])
+def test_course_and_paper_build_the_2012_codes_initialisation(profile):
+    torch.manual_seed(0)
+    net = build_model(make_config(profile=profile), 1000, torch.device("cpu"))
+    layers = {name.rsplit(".", 1)[-1]: m for name, m in net.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))}
+    assert sorted(layers) == sorted(CODE_2012_WEIGHT_STD)
+    for name, layer in layers.items():
+        w = layer.weight.detach().double()
+        assert abs(w.mean().item()) < 0.002 and w.std().item() == pytest.approx(CODE_2012_WEIGHT_STD[name], rel=0.03), name
+        assert torch.all(layer.bias == BIAS[name]), name
+
+
+@pytest.mark.parametrize("init, conv3_std, fc6_std, conv2_bias", [
+    ("paper", 0.01, 0.01, 1.0), ("caffe", 0.01, 0.005, 0.1), ("he", (2 / (3 * 3 * 256)) ** 0.5, (2 / 9216) ** 0.5, 0.0)])
+def test_every_init_of_the_section_5_chapter_is_one_flag_away(init, conv3_std, fc6_std, conv2_bias):
+    torch.manual_seed(0)
+    net = build_model(make_config(profile="paper", init=init), 10, torch.device("cpu"))
+    f = net.features
+    assert f.conv3.weight.std().item() == pytest.approx(conv3_std, rel=0.03)
+    assert net.classifier.fc6.weight.std().item() == pytest.approx(fc6_std, rel=0.03)
+    assert torch.all(f.conv2.bias == conv2_bias)
+
+
+def test_help_names_the_default_init_and_where_the_recipe_differs_from_the_printed_paper(capsys):
+    with pytest.raises(SystemExit):
+        main(["--profile", "paper", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "2012-code (default under course and paper" in text
+    assert "conv3, conv4 and conv5 weights from N(0, 0.03)" in text and "(--init paper)" in text
+
+
+def test_a_disk_too_small_for_the_checkpoints_is_refused_before_the_first_step(tiny_store, tmp_path, monkeypatch):
+    import shutil
+    from alexnet_lib import run_folder
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(run_folder.shutil, "disk_usage",
+                        lambda path: real(path)._replace(free=100_000))  # 0.1 MB: the mini net needs ~0.6
+    out = tmp_path / "run"
+    config = make_config(profile="smoke", model="mini", data=str(tiny_store), out=str(out), epochs=1,
+                         batch_size=4, progress=False)
+    with pytest.raises(AlexNetError, match=r"has 0 MB free; this run's checkpoints need about 1 MB") as err:
+        from alexnet_lib.train import train
+        train(config)
+    assert "choose another --out" in str(err.value)
+    assert not (out / "checkpoint.pt").exists() and not (out / "log.csv").exists()
 
 
 # --- the data order ---------------------------------------------------------------------------
