@@ -72,7 +72,7 @@ class LocalResponseNorm(nn.Module):
                 f"LocalResponseNorm(groups={self.groups}) needs N x C x H x W input with C "
                 f"divisible by {self.groups}; got shape {tuple(a.shape)}."
             )
-        function = _fused_function() if self.fused and a.is_cuda else None
+        function = _fused_function(a) if self.fused else None
         return (function or _LRNFunction).apply(
             a, self.size, self.alpha, self.beta, self.k, self.groups
         )
@@ -90,13 +90,21 @@ def competing(a: torch.Tensor, size: int = 5, alpha: float = 1e-4, beta: float =
     return (1 + alpha * _window_sums(a, a, size, 1) / k) ** beta > 1 + margin
 
 
-def _fused_function():
-    """The Triton kernels of `alexnet_lib.lrn_triton`, or None where Triton is not installed."""
-    try:
-        from .lrn_triton import FusedLRNFunction
-    except ImportError:
-        return None
-    return FusedLRNFunction
+def _fused_function(a: torch.Tensor):
+    """The fast path for ``a``: on CUDA the Triton kernels of `alexnet_lib.lrn_triton` (None where
+    Triton is not installed); on the CPU in bf16 or fp16 the compiled loops of
+    `alexnet_lib.lrn_compiled`; else None (the reference ops)."""
+    if a.is_cuda:
+        try:
+            from .lrn_triton import FusedLRNFunction
+        except ImportError:
+            return None
+        return FusedLRNFunction
+    if a.device.type == "cpu" and a.dtype in (torch.bfloat16, torch.float16):
+        from .lrn_compiled import CompiledLRNFunction
+
+        return CompiledLRNFunction
+    return None
 
 
 def _window_sums(

@@ -239,3 +239,40 @@ def test_lrn_bfloat16_is_the_float64_formula_rounded_once(memory_format):
     # e.g. for a gradient whose two terms nearly cancel and keep their ~1e-7 absolute float32 error.
     torch.testing.assert_close(out.double(), expected, rtol=2**-8, atol=1e-6)
     torch.testing.assert_close(grad.double(), expected_grad, rtol=2**-8, atol=2**-8 * 0.01)
+
+
+@pytest.mark.parametrize("groups, size", [(1, 5), (2, 5), (3, 3), (2, 7)])
+def test_lrn_bfloat16_compiled_path_equals_the_reference_path_to_a_rounding(groups, size):
+    # On the CPU, bf16 input takes the compiled loops (alexnet_lib.lrn_compiled); fused=False the
+    # reference ops. Both compute in float32 and round once: they differ by at most one bf16 step.
+    torch.manual_seed(11)
+    a16 = (torch.randn(3, 24, 5, 6) * 40).relu().bfloat16().contiguous(memory_format=torch.channels_last)
+    g16 = torch.randn(3, 24, 5, 6).bfloat16()
+    results = []
+    for fused in (True, False):
+        x = a16.clone().requires_grad_()
+        out = LocalResponseNorm(size, groups=groups, fused=fused)(x)
+        (grad,) = torch.autograd.grad(out, x, g16)
+        results.append((out.double(), grad.double()))
+        assert out.is_contiguous(memory_format=torch.channels_last) and grad.dtype == torch.bfloat16
+    (out, grad), (ref_out, ref_grad) = results
+    torch.testing.assert_close(out, ref_out, rtol=2**-7, atol=1e-6)
+    torch.testing.assert_close(grad, ref_grad, rtol=2**-7, atol=2**-8 * 0.01)
+
+
+def test_lrn_bfloat16_without_a_compiler_warns_once_and_computes_the_same(monkeypatch):
+    from alexnet_lib import lrn_compiled
+
+    def no_compiler(*args):
+        raise RuntimeError("no C++ compiler found")
+
+    monkeypatch.setattr(lrn_compiled, "_COMPILED", {name: no_compiler for name in lrn_compiled._EAGER})
+    monkeypatch.setattr(lrn_compiled, "_failed", [])
+    torch.manual_seed(12)
+    a16 = (torch.randn(2, 12, 3, 4) * 40).relu().bfloat16().requires_grad_()
+    with pytest.warns(RuntimeWarning, match=r"compiling the bf16 CPU path failed \(no C\+\+ compiler found\)"):
+        out = LocalResponseNorm(groups=2)(a16)
+    expected = lrn_formula_loop(a16.detach().double(), 5, 1e-4, 0.75, 2.0, groups=2)
+    torch.testing.assert_close(out.double(), expected, rtol=2**-8, atol=1e-6)
+    out.sum().backward()  # the backward runs uncompiled too, without a second warning
+    assert lrn_compiled._failed == ["no C++ compiler found"] and torch.isfinite(a16.grad.double()).all()
