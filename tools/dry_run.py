@@ -19,7 +19,9 @@ checkout's notebooks and data are not written) and starts from what ``make data`
 
 Under ``paper`` the §6 chapter starts training in the background and reads its log: the dry run
 waits for that run to end and executes the chapter again (what a reader does when the run is
-done), before §6.1 reads its checkpoint. Exits 0 only if every chapter runs without an error.
+done), before §6.1 reads its checkpoint. Then, under ``paper``, the README's three commands on real
+images (``ALEXNET_IMAGENET=fashion-mnist``: prepare, train, evaluate; the layout cut to a few images
+per class). Exits 0 only if every chapter and command runs without an error.
 """
 
 from __future__ import annotations
@@ -57,6 +59,18 @@ def wait_for_background_runs(runs: Path, timeout: float = 600) -> list[Path]:
     return pid_files
 
 
+def real_image_commands(runs: Path) -> None:
+    """The README's pipeline on real images: ALEXNET_IMAGENET=fashion-mnist, prepare -> train -> evaluate."""
+    commands = (["alexnet_lib.data.prepare"], ["alexnet_lib.train", "--profile", "paper", "--no-progress"],
+                ["alexnet_lib.evaluate", "--checkpoint", str(runs / "paper-fashion-mnist" / "best.pt"), "--images", "64"])
+    for command in commands:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", *command], env={**os.environ, "ALEXNET_IMAGENET": "fashion-mnist"},
+                       check=True, stdout=subprocess.DEVNULL)
+        print(f"dry-run paper: ALEXNET_IMAGENET=fashion-mnist python -m {command[0]:<26} "
+              f"{time.perf_counter() - start:6.1f} s", flush=True)
+
+
 def dry_run(profile: str, notebooks: list[Path], timeout: int) -> None:
     """One profile: its folder, its mirror, then every chapter in order, in this process's environment."""
     from alexnet_lib.data.archives import ILSVRC, serve, write_archives
@@ -88,6 +102,8 @@ def dry_run(profile: str, notebooks: list[Path], timeout: int) -> None:
             if wait_for_background_runs(runs):  # the chapter started one: run it again once it has ended
                 seconds = execute(nb.resolve(), timeout, out=book)
                 print(f"dry-run {profile}: {rel(nb):40s} {seconds:6.1f} s (again, its background run done)", flush=True)
+        if profile == "paper":
+            real_image_commands(runs)
     print(f"dry-run {profile}: all {len(notebooks)} chapter(s) in {time.perf_counter() - total:.0f} s", flush=True)
 
 

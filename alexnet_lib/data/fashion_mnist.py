@@ -102,8 +102,8 @@ def write_imagenet_layout(out: str | Path, root: str | Path | None = None, per_c
     """Paper §2: Fashion-MNIST written as an ImageNet-layout root, ``out/{train,val}/<class>/<n>.png``.
 
     Every training image and every test image (as ``val``), or the first ``per_class`` of each
-    class in each split (a small copy, for tests). Seconds; run again on a complete copy, it does
-    nothing. Returns ``out``. `alexnet_lib.data.prepare` then makes the paper's 256x256 store of it.
+    class in each split (a small copy, for tests and the dry run; ``SOURCE`` says so). Seconds; run
+    again on a complete copy, it does nothing. Returns ``out``. `alexnet_lib.data.prepare` then makes the paper's 256x256 store of it.
     """
     out = Path(out)
     marker = out / "SOURCE"
@@ -122,7 +122,8 @@ def write_imagenet_layout(out: str | Path, root: str | Path | None = None, per_c
             Image.fromarray(image).save(folders[label] / f"{split}_{n:05d}.png", optimize=False)
     words = "".join(f"{folder} {name}\n" for folder, name in zip(layout_classes(data.classes), data.classes))
     (out / "synset_words.txt").write_text(words)
-    write_atomic(marker, lambda f: f.write(LAYOUT_SOURCE + "\n"), mode="w")
+    subset = f" (the first {per_class} of each class in each split)" if per_class is not None else ""
+    write_atomic(marker, lambda f: f.write(LAYOUT_SOURCE + subset + "\n"), mode="w")
     return out
 
 

@@ -8,7 +8,7 @@ from typing import Callable
 from PIL import Image
 from torchvision.datasets import ImageFolder, ImageNet
 
-from ..config import Profile, data_root, get_profile
+from ..config import DRY_RUN_SIZES, Profile, data_root, dry_run, get_profile
 from ..errors import AlexNetError
 from ..preprocess import to_rgb
 from .download import download_dataset
@@ -55,7 +55,7 @@ def imagenet_root(profile: Profile | str | None = None, *, download: bool = Fals
     if not (root / "SOURCE").is_file() and download and profile.imagenet == "fashion-mnist":
         from .fashion_mnist import write_imagenet_layout  # a copy a kill left unfinished is completed
 
-        write_imagenet_layout(root)
+        write_imagenet_layout(root, per_class=DRY_RUN_SIZES["n_train"] // 10 if dry_run() else None)
     if not root.is_dir():
         raise AlexNetError(
             f"The {profile.name} profile reads ImageNet-layout data from {root}, which does not exist. "
