@@ -39,7 +39,7 @@ from ..train import train
 
 SECTION = "§5-§6"
 CLAIM = "the paper's recipe trains AlexNet on real images at 224 pixels, with the 2012 code's init and as printed"
-TOLERANCE = 0.06  # first-epoch losses and error rates (20 steps, 500 images) across CPUs and bf16 kernels
+TOLERANCE = 0.04  # first-epoch loss and error rates across CPUs: 0.014 re-run in bf16 (AVX512-BF16), 0.012 in fp32 (AVX2)
 INITS = ("2012-code", "paper")
 SIZES = {
     "live": dict(imagenet="fashion-mnist", batch=32, epoch_images=128, epochs=2, val_images=64, test_images=64,
@@ -123,3 +123,35 @@ def summarise(config: dict, done: list) -> dict:
         out[init]["verdict"] = ("reproduced" if all(s is not None for s in left) and interval and interval[1] < chance
                                 else "contradicted" if all(s is None for s in left) else "not resolved at this size")
     return out
+
+
+LABELS = {"2012-code": "the 2012 code's init (conv3-5 N(0, 0.03))", "paper": "as printed (every layer N(0, 0.01))"}
+STYLES = {"2012-code": dict(color="C0", ls="-"), "paper": dict(color="C3", ls="--")}
+
+
+def figure(result: dict):
+    """The runs' curves against steps (and epochs of ``epoch_images``): the training loss with the
+    uniform guess's ln 10, and the held-out top-1 error with chance; one line per init and seed."""
+    import matplotlib.pyplot as plt
+
+    config, m = result["config"], result["metrics"]
+    fig, (loss_ax, error_ax) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for unit in result["units"]:
+        init, seed = unit["unit"]["init"], unit["unit"]["seed"]
+        label = f"{LABELS[init]}, seed {seed}"
+        marker = "o" if seed == config["seeds"][0] else "s"
+        loss_ax.plot(unit["steps"], unit["train_loss"], marker=marker, ms=3, lw=1, label=label, **STYLES[init])
+        error_ax.plot(unit["steps"], [100 * e for e in unit["val_top1"]], marker=marker, ms=3, lw=1, **STYLES[init])
+    loss_ax.axhline(m["ln_classes"], color="grey", lw=0.8, ls=":", label="ln 10: a uniform guess")
+    error_ax.axhline(100 * m["chance_top1"], color="grey", lw=0.8, ls=":", label="chance (90%)")
+    per_epoch = config["epoch_images"] // config["batch"]
+    loss_ax.set(xlabel=f"step (batches of {config['batch']}; an epoch here = {per_epoch} steps)",
+                ylabel="training loss, mean over the epoch", ylim=(0, None))
+    error_ax.set(xlabel=f"step (batches of {config['batch']})",
+                 ylabel=f"held-out top-1 error (%), {config['val_images']} images", ylim=(0, 100))
+    loss_ax.legend(fontsize=7)
+    error_ax.legend(fontsize=7, loc="upper right")
+    fig.suptitle(f"AlexNet at 224 pixels on {result['data']['name'].split(' (')[0]}, the paper's recipe from "
+                 f"two inits, {len(config['seeds'])} seeds each", fontsize=10)
+    fig.tight_layout()
+    return fig
