@@ -23,7 +23,7 @@ from alexnet_lib.data.stats import rgb_covariance, rgb_eigen
 from alexnet_lib.data.store import open_prepared, prepared_root
 from alexnet_lib.errors import AlexNetError
 from alexnet_lib.evaluate import evaluate_checkpoint
-from alexnet_lib.experiments.alexnet224 import t_interval
+from alexnet_lib.experiments.summary import t_interval
 from alexnet_lib.recipe import make_config
 from alexnet_lib.train import main as train_main
 from alexnet_lib.train import train

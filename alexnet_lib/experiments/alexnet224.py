@@ -25,9 +25,6 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-from scipy import stats
-
 from ..config import get_profile, native_bf16, runs_root
 from ..data.imagenet import imagenet_root
 from ..data.prepare import prepare_imagenet
@@ -36,6 +33,7 @@ from ..evaluate import evaluate_checkpoint
 from ..recipe import make_config
 from ..run_folder import load_checkpoint
 from ..train import train
+from .summary import t_interval
 
 SECTION = "§5-§6"
 CLAIM = "the paper's recipe trains AlexNet on real images at 224 pixels, with the 2012 code's init and as printed"
@@ -97,16 +95,6 @@ def left_chance(config: dict, outcome: dict) -> int | None:
     """The step at the end of the first epoch whose training top-1 error is below ``left_at``."""
     return next((step for step, error in zip(outcome["steps"], outcome["train_top1"]) if error < config["left_at"]),
                 None)
-
-
-def t_interval(values) -> dict:
-    """Mean of ``values`` over seeds with its Student-t 95% interval (n - 1 degrees of freedom)."""
-    v = np.asarray(values, dtype=float)
-    n, mean = len(v), float(v.mean())
-    if n < 2:  # one seed has no spread: no interval
-        return {"mean": mean, "n": n, "interval": None, "kind": "one seed: no interval"}
-    half = float(stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / math.sqrt(n))
-    return {"mean": mean, "n": n, "interval": [mean - half, mean + half], "kind": "Student-t 95%, over seeds"}
 
 
 def summarise(config: dict, done: list) -> dict:

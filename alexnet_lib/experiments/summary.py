@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import stats
 
 
 def seed_stats(values) -> dict:
@@ -35,3 +36,13 @@ bounds the effect.
     else:
         verdict = "not resolved at this size"
     return {"diff": diff, "se": se, "interval": [low, high], "verdict": verdict}
+
+
+def t_interval(values) -> dict:
+    """Mean of ``values`` over seeds with its Student-t 95% interval (n - 1 degrees of freedom)."""
+    v = np.asarray(values, dtype=float)
+    n, mean = len(v), float(v.mean())
+    if n < 2:  # one seed has no spread: no interval
+        return {"mean": mean, "n": n, "interval": None, "kind": "one seed: no interval"}
+    half = float(stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / math.sqrt(n))
+    return {"mean": mean, "n": n, "interval": [mean - half, mean + half], "kind": "Student-t 95%, over seeds"}
