@@ -7,6 +7,7 @@ The runs use the trainer's "mini" net, so each is a real run of the pipeline in 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -23,6 +24,7 @@ from alexnet_lib import files
 from alexnet_lib.data.prepare import main as prepare_main
 from alexnet_lib.data.prepare import prepare_imagenet
 from alexnet_lib.data.standin import main as standin_main
+from alexnet_lib.data.store import WORK, open_prepared
 from alexnet_lib.errors import AlexNetError
 from alexnet_lib.evaluate import table2
 from alexnet_lib.run_folder import check_store, load_checkpoint, running
@@ -250,17 +252,47 @@ def test_sigint_ends_training_in_one_line(tiny_store, tmp_path):
     assert one_line(stderr) == "interrupted: continue from the last checkpoint with --resume."
 
 
-def test_sigint_ends_a_prepare_in_one_line_without_worker_tracebacks(standin_root, tmp_path):
-    out = tmp_path / "store"
-    process = cli("alexnet_lib.data.prepare", "--source", standin_root / "imagenet", "--out", out,
-                  "--workers", "2", "--chunk-size", "2", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    wait_for(lambda: any((out / "_work" / "train").glob("*.pt")) or process.poll() is not None)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
-    if process.returncode != 0:  # unless it finished first: one line saying how to go on
-        lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("prepare ")]
-        assert "Traceback" not in stderr and lines == [
-            "interrupted: run the same command again to continue where it stopped."], stderr
+def test_sigint_ends_a_prepare_in_one_line_and_the_same_command_continues(tiny_standin, tmp_path):
+    """Ctrl-C while one worker waits for an image that never comes (a named pipe in the source) and
+    the other has finished chunks: so the prepare is always interrupted, never done first."""
+    source, out = tmp_path / "source", tmp_path / "store"
+    shutil.copytree(tiny_standin / "imagenet", source)
+    waits = sorted((source / "train").rglob("*.JPEG"))[0]  # in the first chunk
+    image = waits.read_bytes()
+    waits.unlink()
+    os.mkfifo(waits)  # opening it waits for a writer, which never comes
+    args = ["--source", source, "--out", out, "--workers", "2", "--chunk-size", "2"]
+    process = cli("alexnet_lib.data.prepare", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: any((out / WORK / "train").glob("*.pt")) or process.poll() is not None)
+        assert process.poll() is None, process.communicate()
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:  # the test failed before its Ctrl-C: end the prepare and its worker
+            process.kill()
+            with contextlib.suppress(OSError):
+                os.close(os.open(waits, os.O_WRONLY | os.O_NONBLOCK))
+    lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("prepare ")]
+    assert process.returncode == 1 and "Traceback" not in stderr and lines == [
+        "interrupted: run the same command again to continue where it stopped."], stderr
+    # Nothing half-written under a final name: no meta.json, and each chunk marked done has all its bytes.
+    assert not (out / "meta.json").exists()
+    done = {}
+    for record in (out / WORK).glob("*/*.pt"):
+        shard = out / record.parent.name / f"{record.stem}.jpeg"
+        assert shard.stat().st_size == torch.load(record, weights_only=True)["offsets"][-1], shard
+        done[shard] = shard.stat().st_ino
+    assert 1 <= len(done) < 15  # 10 train and 5 val chunks; the first never ends
+
+    waits.unlink()
+    waits.write_bytes(image)
+    again = cli("alexnet_lib.data.prepare", *args)
+    assert again.returncode == 0, again.stderr
+    assert {shard: shard.stat().st_ino for shard in done} == done  # the finished chunks were not redone
+    sizes = open_prepared(out).split_sizes
+    assert (sizes["train"]["images"], sizes["val"]["images"], sizes["train"]["skipped"]) == (20, 10, 0)
+    assert not list(out.rglob("*.partial")) and not (out / WORK).exists()
 
 
 # --- 7. small ones ----------------------------------------------------------------------------------
