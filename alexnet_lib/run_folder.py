@@ -176,14 +176,17 @@ class RunLock:
     it ends (kill -9 too): a killed run's lock is free for the next trainer, which says whose it
     was. The file names the holder (process, host, start time) for the refusal. Holding the lock,
     the trainer removes the temporary ``*.partial`` files that killed writers left in the folder.
+    ``name``, ``who`` and ``instead`` let another command lock one job of a shared folder (one
+    experiment's run in ``results/``); ``tidy=False`` leaves the folder's temporary files alone.
     """
 
-    def __init__(self, out: Path):
-        self.out = out
+    def __init__(self, out: Path, name: str = "lock", who: str = "trainer", instead: str = "choose another --out",
+                 tidy: bool = True):
+        self.out, self.name, self.who, self.instead, self.tidy = out, name, who, instead, tidy
         self.file = None
 
     def __enter__(self) -> "RunLock":
-        self.file = open(self.out / "lock", "a+")
+        self.file = open(self.out / self.name, "a+")
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -191,15 +194,16 @@ class RunLock:
             holder = self.file.read().strip() or "another process"
             self.file.close()
             raise AlexNetError(
-                f"Another trainer is using {display_path(self.out)} ({holder}): wait for it to finish, "
-                "or choose another --out."
+                f"Another {self.who} is using {display_path(self.out / self.name)} ({holder}): wait for it to "
+                f"finish, or {self.instead}."
             ) from None
         self.file.seek(0)
         previous = self.file.read().strip()
         if previous:  # a holder that ended without releasing: killed
-            print(f"The run folder's last trainer ({previous}) was stopped without cleaning up: taking over.")
-        for partial in self.out.glob("*.partial"):
-            partial.unlink(missing_ok=True)
+            print(f"The last {self.who} ({previous}) was stopped without cleaning up: taking over.")
+        if self.tidy:
+            for partial in self.out.glob("*.partial"):
+                partial.unlink(missing_ok=True)
         self.file.seek(0)
         self.file.truncate()
         self.file.write(f"process {os.getpid()} on {socket.gethostname()}, since "
