@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-import time
 from functools import partial
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from torch import nn
 from alexnet_lib.data.cifar import load_cifar10
 from alexnet_lib.data.imagenet import imagenet_folder
 from alexnet_lib.data import standin
-from alexnet_lib.data.standin import MARKER, STANDIN_CLASSES, make_standin
+from alexnet_lib.data.standin import STANDIN_CLASSES, make_standin
 from alexnet_lib.errors import AlexNetError
 from alexnet_lib.preprocess import paper_preprocess, to_uint8_tensor
 
@@ -89,17 +88,23 @@ def test_generation_is_deterministic(standin_root, small_standin, tmp_path):
     assert tree_hash(other_seed) != tree_hash(standin_root)
 
 
-def test_second_call_is_a_no_op_and_force_regenerates(tmp_path):
+def test_second_call_is_a_no_op_and_force_regenerates(tmp_path, monkeypatch):
     params = dict(train_per_class=1, val_per_class=1, cifar_train_per_batch=10, cifar_test=10)
     root = make_standin(tmp_path, **params)
-    marker = root / "imagenet" / MARKER
-    stamp, digest = marker.stat().st_mtime_ns, tree_hash(root)
-    start = time.perf_counter()
+    stamps = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in root.rglob("*")}
+    digest = tree_hash(root)
+    generated, generate = [], standin._generate
+
+    def counted(folder, *args):
+        generated.append(folder.name)
+        generate(folder, *args)
+
+    monkeypatch.setattr(standin, "_generate", counted)
     make_standin(tmp_path, **params)
-    assert time.perf_counter() - start < 0.1 and marker.stat().st_mtime_ns == stamp
-    time.sleep(0.01)
+    assert generated == []  # nothing written, nothing touched:
+    assert {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in root.rglob("*")} == stamps
     make_standin(tmp_path, force=True, **params)
-    assert marker.stat().st_mtime_ns != stamp and tree_hash(root) == digest
+    assert generated == ["imagenet", "cifar10"] and tree_hash(root) == digest  # written again, the same bytes
     make_standin(tmp_path, **{**params, "train_per_class": 2})  # other parameters: regenerated
     assert len(list((root / "imagenet" / "train" / "n01440764").iterdir())) == 2
 
