@@ -49,15 +49,20 @@ def offsets_and_flips(patches: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np
     return top_rows[:, 0], first_cols.min(1), flipped
 
 
-def find_offset(image: np.ndarray, patch: np.ndarray) -> list[tuple[int, int, bool]]:
-    """Every (top, left, flipped) at which `patch` equals a slice of `image` (to 1e-4), by brute force."""
+def find_offset(image: np.ndarray, patch: np.ndarray, shifted: bool = False) -> list[tuple[int, int, bool]]:
+    """Every (top, left, flipped) at which `patch` equals a slice of `image` (to 1e-4), by brute force;
+    with ``shifted``, a slice plus one constant per channel."""
     size = patch.shape[-1]
     windows = sliding_window_view(image, (size, size), axis=(1, 2))  # C × tops × lefts × size × size
     matches = []
     for flipped, candidate in ((False, patch), (True, patch[:, :, ::-1])):
         # A patch copies values (after at most one float32 subtraction, done alike on both sides):
-        # they match bit for bit; atol 1e-4 is slack, far below the gaps between random pixels.
-        hits = np.isclose(windows, candidate[:, None, None], rtol=0, atol=1e-4).all(axis=(0, 3, 4))
+        # they match bit for bit; atol 1e-4 is slack, far below the gaps between random pixels. A
+        # shift added in float32 to values below 512 rounds each by at most half an ulp, 1.5e-5.
+        differences = np.subtract(candidate[:, None, None], windows, dtype=np.float64)
+        if shifted:
+            differences -= differences[..., :1, :1]
+        hits = (np.abs(differences) <= 1e-4).all(axis=(0, 3, 4))
         matches += [(int(t), int(l), flipped) for t, l in zip(*np.nonzero(hits))]
     return matches
 
@@ -203,13 +208,27 @@ def test_training_batch_with_std_0_is_a_patch_of_the_mean_subtracted_image():
         assert len(find_offset(image - mean.numpy(), patch)) == 1
 
 
-def test_training_batch_is_crops_then_lighting_with_one_generator():
+def test_training_batch_is_crops_then_lighting_drawn_from_one_generator():
+    """Each patch, found by brute force in the mean-subtracted image, is the crop that ``generator``
+    draws first, plus one shift per image whose α's are the generator's next draws (torch's global
+    seed plays no part)."""
     images, mean = random_uint8(6, 3, 20, 20), torch.rand(3, 20, 20) * 255
+    torch.manual_seed(0)
     batch = augment_batch(images, mean, EIGENVALUES, EIGENVECTORS, size=8, generator=seeded(11))
+    torch.manual_seed(1)
+    assert torch.equal(batch, augment_batch(images, mean, EIGENVALUES, EIGENVECTORS, size=8, generator=seeded(11)))
     g = seeded(11)
-    patches = random_crops_and_flips(images.float() - mean, 8, g)
-    expected = pca_lighting(patches, EIGENVALUES, EIGENVECTORS, generator=g)
-    assert torch.equal(batch, expected)  # the same float32 operations on the same values: equal bits
+    crops = random_crops_and_flips(images, 8, g).numpy()
+    alphas = 0.1 * torch.randn(6, 3, generator=g).double().numpy()
+    centred = images.numpy() - mean.numpy()
+    for image, centred_image, patch, crop, alpha in zip(images.numpy(), centred, batch.numpy(), crops, alphas):
+        (offset,) = find_offset(image, crop)
+        assert find_offset(centred_image, patch, shifted=True) == [offset]
+        top, left, flipped = offset
+        window = centred_image[:, top:top + 8, left:left + 8][:, :, ::-1 if flipped else 1]
+        shift = (patch - window).reshape(3, -1).mean(1)
+        # each pixel within 1.5e-5 (find_offset), so α within 1.5e-5 / λ3 = 3e-6
+        np.testing.assert_allclose(shift @ EIGENVECTORS / EIGENVALUES, alpha, rtol=0, atol=1e-5)
 
 
 def test_training_batch_wants_uint8_images_and_a_mean_of_their_size():
