@@ -61,7 +61,9 @@ def test_an_inner_loop_is_quiet_once_its_outer_loop_has_measured(clock, capsys):
     for run in timed(range(3), "three runs", torch.device("cpu")):
         run_loop(clock, [0.0] + [10.0] * 9)  # 90 s each: the first says so, while the outer has no rate yet
         said.append(capsys.readouterr().out)
-    assert said[0] == "expected: about 2 min for the loop on CPU (" + said[0].split(" on CPU (")[1]
+    # 0 s warm-up, then 10 s a step: 9 x 10 = 90 s
+    assert said[0].startswith("expected: about 2 min for the loop on CPU (") and said[0].endswith(
+        "(10 s a step, 10 steps)\n")
     assert said[1].startswith("expected: about 4 min for three runs on CPU (") and "(90 s a run, 3 runs)" in said[1]
     assert said[2] == ""
     assert expected_module._open == []
