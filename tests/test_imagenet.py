@@ -63,8 +63,12 @@ def test_items_are_rgb_images_and_transform_is_applied(standin_root):
 
 
 def test_dataset_pickles_so_dataloader_workers_can_use_it(standin_root):
-    dataset = pickle.loads(pickle.dumps(imagenet_folder(standin_root / "imagenet", "val")))
-    assert dataset[0][0].mode == "RGB"
+    dataset = imagenet_folder(standin_root / "imagenet", "val")
+    copy = pickle.loads(pickle.dumps(dataset))
+    assert (copy.samples, copy.classes, copy.class_names, copy.source) == (
+        dataset.samples, dataset.classes, dataset.class_names, dataset.source)
+    (image, label), (copied, copied_label) = dataset[7], copy[7]
+    assert copied.mode == "RGB" and copied.tobytes() == image.tobytes() and copied_label == label
 
 
 def test_class_names_from_synset_words_else_known_names_else_wnid(tmp_path):
