@@ -1,6 +1,6 @@
 """Profiles, paths, device and seeding: the one switch that sizes every experiment.
 
-`ALEXNET_PROFILE` picks how much of the paper a run reproduces (DESIGN.md):
+`ALEXNET_PROFILE` picks how much of the paper a run reproduces (README.md, "Profiles"):
 
 * ``smoke`` (default): real data that can be had offline (Fashion-MNIST, scikit-image's
   photographs) and a generated ImageNet-layout *stand-in*; CPU or GPU, seconds to minutes.

@@ -1,7 +1,7 @@
 """Stored experiment results: ``results/NAME.json`` with provenance, sealed by a digest.
 
-A full-size experiment runs once, outside the notebooks, and is kept (DESIGN.md, "Experiments and
-stored results"). The JSON holds what the run was (``name``, ``size``, ``data``, ``config``), what
+A full-size experiment runs once, outside the notebooks, and is kept (README.md, "Stored
+results"). The JSON holds what the run was (``name``, ``size``, ``data``, ``config``), what
 it measured (``metrics``: every number a chapter quotes, and ``units``: each run's curves, which
 `verify` re-runs the start of) and where it came from (``provenance``). ``digest`` is a SHA-256 of
 the rest: a number changed by hand no longer matches it.
