@@ -111,9 +111,15 @@ def get_profile(name: str | None = None) -> Profile:
 
 
 # The caps ALEXNET_DRY_RUN puts on a chapter's sizes (`sized`, `shrink`): images, batch sizes, steps, epochs
-# and the steps between records at most these, seeds the first two. Nothing else changes.
+# and the steps between records at most these, seeds the first two.
 DRY_RUN_SIZES = {"n_train": 256, "n_val": 128, "n_test": 128, "pictures": 64, "images": 64, "batch": 16,
-                 "steps": 4, "epochs": 1, "seeds": 2, "record_every": 1, "record": 1}
+                 "steps": 4, "epochs": 1, "seeds": 2, "record_every": 1, "record": 1, "epoch_images": 32,
+                 "val_images": 32, "test_images": 32, "ica_patches": 2000, "bank": 1000, "test": 128}
+# The settings a dry run keeps as they are: what is computed, not how much of it. A key in neither
+# table is an error, so that a size named otherwise is never silently left at its full value.
+DRY_RUN_KEEPS = {"dataset", "imagenet", "lr", "lrs", "weight_decay", "threshold", "thresholds", "left_at", "side",
+                 "hidden", "classes", "scale", "conv1_std", "ica_iterations", "inits", "removed", "result", "shown",
+                 "queries", "neighbours", "patience", "bf16"}
 
 
 def dry_run() -> bool:
@@ -121,9 +127,14 @@ def dry_run() -> bool:
     return os.environ.get("ALEXNET_DRY_RUN", "0").strip() not in ("", "0")
 
 
-def shrink(sizes: dict) -> dict:
+def shrink(sizes: dict, keep: tuple[str, ...] = ()) -> dict:
     """``sizes`` capped by `DRY_RUN_SIZES`: a list or tuple of seeds keeps its first ones, any other
-    list or tuple (epochs per phase) is capped element-wise; other keys are kept."""
+    list or tuple (epochs per phase) is capped element-wise; the keys of `DRY_RUN_KEEPS` and
+    ``keep`` are kept. Any other key is an `AlexNetError`."""
+    unknown = sorted(set(sizes) - set(DRY_RUN_SIZES) - DRY_RUN_KEEPS - set(keep))
+    if unknown:
+        raise AlexNetError(f"The dry run does not know the size(s) {', '.join(unknown)}: add each to "
+                           "alexnet_lib.config.DRY_RUN_SIZES (a count it caps) or DRY_RUN_KEEPS (a setting it keeps).")
     sizes = dict(sizes)
     for key, cap in DRY_RUN_SIZES.items():
         value = sizes.get(key)

@@ -13,7 +13,7 @@ import textwrap
 import pytest
 import torch
 
-from alexnet_lib.config import REPO_ROOT, banner, display_path, get_profile, runs_root, seed_everything, sized
+from alexnet_lib.config import REPO_ROOT, banner, display_path, get_profile, runs_root, seed_everything, shrink, sized
 from alexnet_lib.errors import AlexNetError
 
 
@@ -44,6 +44,10 @@ def test_sized_is_the_profiles_entry_and_a_dry_run_shrinks_only_its_counts(monke
     assert sized(SETTINGS, "course") == dict(n_train=256, n_val=128, epochs=(1, 1), seeds=(0, 1), batch=16, lr=0.01,
                                              removed=("conv3", "conv4"), patience=3)
     assert sized(SETTINGS, "smoke") == dict(n_train=256, epochs=1)
+    # a size the dry run does not know is an error, not left at its full value
+    with pytest.raises(AlexNetError, match="does not know the size.* n_training"):
+        sized({"smoke": dict(n_training=60_000)}, "smoke")
+    assert shrink(dict(n_training=60_000), keep=("n_training",)) == dict(n_training=60_000)
 
 
 def test_paths_inside_the_repo_are_shown_relative(tmp_path):

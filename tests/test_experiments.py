@@ -4,32 +4,81 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from scipy import stats
 
+from alexnet_lib.config import DRY_RUN_SIZES, REPO_ROOT
 from alexnet_lib.errors import AlexNetError
 from alexnet_lib.experiments import __main__ as cli
 from alexnet_lib.experiments import claims, figure1, figure3, figure4, lrn, pooling, record, runner, table2
-from alexnet_lib.experiments.summary import difference, seed_stats
+from alexnet_lib.experiments.registry import registry
+from alexnet_lib.experiments.summary import difference, seed_stats, t_difference, t_interval
 
+BOOK = REPO_ROOT / "book"
 # A size of the LRN experiment that trains in about a second: 8 runs of 2 epochs over 256 images.
 TINY = dict(dataset="fashion-mnist", n_train=256, n_test=128, epochs=2, batch=64,
             lr={"unit": 0.02, "raw": 0.002}, seeds=[0, 1])
 
 
-def test_seed_stats_and_difference_by_hand():
+def test_seed_stats_by_hand():
     s = seed_stats([0.1, 0.2, 0.3])
     assert s["mean"] == pytest.approx(0.2) and s["sd"] == pytest.approx(0.1)
     assert s["se"] == pytest.approx(0.1 / math.sqrt(3)) and (s["min"], s["max"], s["n"]) == (0.1, 0.3, 3)
-    d = difference([0.1, 0.2, 0.3], [0.5, 0.6, 0.7], paper_sign=-1)
-    se = math.hypot(0.1 / math.sqrt(3), 0.1 / math.sqrt(3))  # 0.0816
-    assert d["diff"] == pytest.approx(-0.4) and d["se"] == pytest.approx(se)
-    assert d["interval"] == pytest.approx([-0.4 - 2 * se, -0.4 + 2 * se])
-    assert d["verdict"] == "reproduced"
-    assert difference([0.1, 0.2, 0.3], [0.5, 0.6, 0.7], paper_sign=1)["verdict"] == "contradicted"
-    assert difference([0.1, 0.2, 0.3], [0.15, 0.25, 0.35], -1)["verdict"] == "not resolved at this size"
-    assert difference([0.1], [0.9], -1)["verdict"] == "not resolved at this size"  # one seed: no spread
+
+
+# Hand-made seeds: n = 2 and n = 3 (what the stored results have), and unequal groups for Welch.
+A3, B3 = [0.10, 0.25, 0.31], [0.52, 0.58, 0.71]
+A2, B2 = [0.40, 0.43], [0.45, 0.52]
+
+
+@pytest.mark.parametrize("a, b", [(A3, B3), (A2, B2), ([0.1, 0.3, 0.2, 0.25, 0.15], [0.2, 0.5, 0.25])])
+def test_welch_difference_is_scipys(a, b):
+    d = difference(a, b, paper_sign=-1, paired=False)
+    reference = stats.ttest_ind(a, b, equal_var=False)
+    assert d["df"] == pytest.approx(reference.df)
+    assert d["interval"] == pytest.approx(list(reference.confidence_interval(0.95)))
+    assert d["n"] == [len(a), len(b)] and d["kind"].startswith("Welch 95%")
+
+
+@pytest.mark.parametrize("a, b", [(A3, B3), (A2, B2)])
+def test_paired_difference_is_scipys(a, b):
+    d = difference(a, b, paper_sign=-1, paired=True)
+    reference = stats.ttest_rel(a, b)
+    assert d["df"] == len(a) - 1 == reference.df
+    assert d["interval"] == pytest.approx(list(reference.confidence_interval(0.95)))
+    assert d["n"] == len(a) and d["kind"] == f"paired Student-t 95%, n = {len(a)} seeds"
+
+
+def test_t_multipliers_at_two_and_three_seeds_are_not_two():
+    """The half-width over the standard error: t(0.975, n - 1), 12.71 at n = 2 and 4.30 at n = 3
+    (tables of Student's t), where mean +- 2 s.e. would claim 95% with far too narrow an interval."""
+    for a, b, t in ((A2, B2, 12.706), (A3, B3, 4.303)):
+        d = difference(a, b, paper_sign=-1, paired=True)
+        assert (d["interval"][1] - d["diff"]) / d["se"] == pytest.approx(t, abs=1e-3)
+    interval = t_interval(A3)["interval"]
+    assert (interval[1] - np.mean(A3)) / (np.std(A3, ddof=1) / math.sqrt(3)) == pytest.approx(4.303, abs=1e-3)
+
+
+def test_verdicts_follow_the_interval():
+    # paired, n = 3: differences -0.42, -0.33, -0.40; mean -0.383, se 0.0285: t interval -0.506 to -0.261
+    assert difference(A3, B3, paper_sign=-1, paired=True)["verdict"] == "reproduced"
+    assert difference(A3, B3, paper_sign=1, paired=True)["verdict"] == "contradicted"
+    # 2 standard errors would call this one (differences -0.05, -0.09: -0.07 +- 0.04) resolved;
+    # at n = 2 the t interval (-0.07 +- 12.7 x 0.02) straddles zero
+    d = difference(A2, B2, paper_sign=-1, paired=True)
+    assert d["diff"] - 2 * d["se"] < d["diff"] + 2 * d["se"] < 0 and d["verdict"] == "not resolved at this size"
+    assert difference([0.1], [0.9], -1, paired=True)["verdict"] == "not resolved at this size"  # no spread
+    assert difference([0.1], [0.9], -1, paired=True)["interval"] is None
+    with pytest.raises(ValueError, match="as many numbers"):
+        difference(A3, B2, -1, paired=True)
+    # over test images: a paired t with n - 1 degrees of freedom, from the mean and standard error
+    over_images = t_difference(-0.003, 0.001, 9999, -1, "paired Student-t 95%, n = 10,000 test images", 10000)
+    assert over_images["interval"] == pytest.approx([-0.003 - 1.9602 * 0.001, -0.003 + 1.9602 * 0.001], abs=1e-7)
+    assert over_images["verdict"] == "reproduced"
 
 
 def test_figure1_crossing_is_interpolated_between_records():
@@ -94,7 +143,72 @@ def test_a_stored_result_verifies_and_every_kind_of_edit_fails(results, capsys):
     # the experiment's size changed since the run
     path.write_text(original)
     lrn.SIZES["full"] = {**TINY, "epochs": 3}
-    assert "config is not SIZES['full']" in runner.verify("lrn")[0][0]
+    assert "config is not the 'full' size" in runner.verify("lrn")[0][0]
+
+
+def test_a_damaged_or_missing_file_fails_verify_in_one_line_that_says_what_to_do(results, capsys):
+    """A truncated JSON, one byte changed in the arrays, the arrays missing: each one line naming the
+    file and what to do, from verify and list alike."""
+    stored = runner.run("lrn", progress=False)
+    path = results / "lrn.json"
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])  # a partial copy
+    problems, _ = runner.verify("lrn")
+    assert len(problems) == 1 and "\n" not in problems[0]
+    assert "lrn.json is not readable JSON" in problems[0] and "git checkout" in problems[0]
+    assert cli.main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert "lrn.json is not readable JSON" in listed and "Traceback" not in listed
+    assert cli.main(["verify", "lrn"]) == 1
+    assert len([line for line in capsys.readouterr().out.splitlines() if line.strip()]) == 2  # the verdict and why
+    # arrays: sealed by their SHA-256 in the JSON, which verify checks before anything else
+    arrays = {"kernels": np.arange(12, dtype=np.float32)}
+    result = {**{k: v for k, v in stored.items() if k != "digest"}, "arrays": {"file": "lrn.npz", "keys": ["kernels"]}}
+    result["arrays"]["sha256"] = record.save_arrays(results / "lrn.npz", arrays)
+    record.save_result(result)
+    assert runner.verify("lrn")[0] == []
+    data = bytearray((results / "lrn.npz").read_bytes())
+    data[len(data) // 2] ^= 1  # one bit
+    (results / "lrn.npz").write_bytes(bytes(data))
+    problems, _ = runner.verify("lrn")
+    assert len(problems) == 1 and "lrn.npz does not match the SHA-256" in problems[0]
+    (results / "lrn.npz").unlink()
+    problems, _ = runner.verify("lrn")
+    assert len(problems) == 1 and "No stored arrays" in problems[0] and "git checkout" in problems[0]
+
+
+def test_a_live_run_never_replaces_the_full_result_and_one_run_at_a_time(results, capsys, monkeypatch):
+    runner.run("lrn", progress=False)
+    before = (results / "lrn.json").read_bytes()
+    with pytest.raises(AlexNetError, match="A live run of lrn is not stored"):
+        runner.run("lrn", "live")
+    monkeypatch.setitem(lrn.SIZES, "live", dict(TINY, seeds=[0]))
+    assert cli.main(["run", "lrn", "--size", "live"]) == 0  # shown, not stored
+    assert "verdict:" in capsys.readouterr().out
+    assert (results / "lrn.json").read_bytes() == before and not list(results.glob(".lrn.partial*"))
+    # a second run of the experiment while one holds its lock is refused in one line
+    with runner._lock("lrn"):
+        with pytest.raises(AlexNetError, match="Another run of experiment lrn is using"):
+            runner.run("lrn", progress=False)
+    assert (results / "lrn.json").read_bytes() == before
+
+
+def test_resummarise_recomputes_only_the_metrics_and_says_so(results):
+    runner.run("lrn", progress=False)
+    path = results / "lrn.json"
+    assert runner.resummarise("lrn") is False  # already today's
+    _rewrite(path, lambda r: r["metrics"]["unit"]["with"].update(mean=0.01), seal=True)  # as an older summarise
+    assert "summarise lrn" in runner.verify("lrn")[0][0]
+    before = json.loads(path.read_text())
+    assert runner.resummarise("lrn") is True
+    after = json.loads(path.read_text())
+    assert runner.verify("lrn")[0] == []
+    assert after["units"] == before["units"] and after["config"] == before["config"]
+    assert after["metrics"]["unit"]["with"]["mean"] != 0.01 and set(after["provenance"]["summarised"]) == {"library", "date"}
+    # a hand edit is not laundered: the digest is checked first
+    _rewrite(path, lambda r: r["units"][0]["train_error"].__setitem__(0, 0.01), seal=False)
+    with pytest.raises(AlexNetError, match="does not match its digest"):
+        runner.resummarise("lrn")
 
 
 def test_an_interrupted_run_resumes_after_its_last_finished_unit(results, monkeypatch):
@@ -107,11 +221,11 @@ def test_an_interrupted_run_resumes_after_its_last_finished_unit(results, monkey
         calls.append(unit)
         return real_run_unit(config, unit, data, epochs)
 
-    monkeypatch.setattr(lrn, "run_unit", interrupted)
+    monkeypatch.setattr(lrn.EXPERIMENT, "run_unit", interrupted)
     with pytest.raises(KeyboardInterrupt):
         runner.run("lrn", progress=False)
     assert len(json.loads((results / ".lrn.partial.json").read_text())["done"]) == 3
-    monkeypatch.setattr(lrn, "run_unit", lambda *a, **k: calls.append(a[1]) or real_run_unit(*a, **k))
+    monkeypatch.setattr(lrn.EXPERIMENT, "run_unit", lambda *a, **k: calls.append(a[1]) or real_run_unit(*a, **k))
     resumed = runner.run("lrn", progress=False)
     assert len(calls) == 3 + 5  # the three finished units were not run again
     assert resumed["metrics"] == whole["metrics"]  # and the result is the uninterrupted run's
@@ -131,9 +245,26 @@ def test_missing_results_and_unknown_names_say_what_to_do(results, capsys):
 def test_the_committed_claims_page_is_what_the_stored_results_give():
     assert claims.PAGE.read_text() == claims.page(), (
         "book/claims.md is out of date: run `python -m alexnet_lib.experiments claims`")
-    for name in runner.NAMES:  # every experiment has its stored full result, and the page a row for it
+    for name, e in registry().items():  # every experiment has its stored full result, and the page a row for it
         assert record.load_result(name)["size"] == "full"
-        assert f"]({claims.CHAPTER[name]}.ipynb)" in claims.PAGE.read_text()
+        assert f"]({e.chapter}.ipynb)" in claims.PAGE.read_text()
+
+
+def test_the_registry_holds_every_experiment_in_the_papers_order_and_the_dry_run_knows_their_sizes(monkeypatch):
+    experiments = registry()
+    modules = {p.stem for p in Path(runner.__file__).parent.glob("*.py")} - {
+        "__init__", "__main__", "claims", "datasets", "record", "registry", "runner", "show", "summary"}
+    assert set(experiments) == modules  # every experiment module is registered, nothing else
+    sections = [tuple(int(n) for n in e.section.lstrip("§").split("-")[0].split(".")) for e in experiments.values()]
+    assert sections == sorted(sections)
+    assert list(experiments)[:3] == ["figure1", "lrn", "pooling"]  # §3.1, §3.3, §3.4
+    monkeypatch.setenv("ALEXNET_DRY_RUN", "1")
+    for e in experiments.values():
+        assert (BOOK / f"{e.chapter}.ipynb").exists()
+        for size in e.sizes:
+            shrunk = e.size(size)  # an unknown key would be an error
+            assert set(shrunk) == set(e.sizes[size])
+            assert all(shrunk[k] <= v for k, v in e.sizes[size].items() if isinstance(v, int) and k in DRY_RUN_SIZES)
 
 
 def test_arrays_are_stored_beside_the_json_and_read_back_by_the_experiment_that_needs_them(tmp_path, monkeypatch):

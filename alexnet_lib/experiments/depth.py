@@ -13,11 +13,9 @@ import torch
 from ..models import SmallAlexNet
 from ..resident import train_resident
 from .datasets import load_small
-from .summary import difference, seed_stats
+from .registry import Experiment, Row
+from .summary import difference, pct, points, seed_stats
 
-SECTION = "§7"
-CLAIM = "removing any middle conv layer costs about 2% top-1"
-TOLERANCE = 0.02  # first-epoch error rates across CPUs
 SIZES = {
     "live": dict(dataset="fashion-mnist", n_train=1400, n_test=2000, epochs=[3, 1], batch=64, lr=0.05,
                  seeds=[0, 1], removed="conv4"),
@@ -55,4 +53,26 @@ def summarise(config: dict, done: list) -> dict:
     return {"all_five": {"test_error": seed_stats(final[None]), "train_error": seed_stats(train[None])},
             "removed": {"layer": config["removed"], "test_error": seed_stats(final[config["removed"]]),
                         "train_error": seed_stats(train[config["removed"]])},
-            "removed_minus_all": difference(final[config["removed"]], final[None], paper_sign=1)}
+            "removed_minus_all": difference(final[config["removed"]], final[None], paper_sign=1, paired=True)}
+
+
+def rows(m: dict) -> list[Row]:
+    """Its lines of the claims page."""
+    return [(f"removing a middle conv layer ({m['removed']['layer']}) costs top-1", "about +2% top-1",
+             f"{pct(m['removed']['test_error']['mean'])} vs {pct(m['all_five']['test_error']['mean'])}: "
+             f"{points(m['removed_minus_all'])}", m["removed_minus_all"]["verdict"])]
+
+
+EXPERIMENT = Experiment(
+    name="depth",
+    section="§7",
+    chapter="13_discussion",
+    claim="removing any middle conv layer costs about 2% top-1",
+    sizes=SIZES,
+    tolerance=0.02,  # first-epoch error rates across CPUs
+    load=load,
+    units=units,
+    run_unit=run_unit,
+    summarise=summarise,
+    rows=rows,
+)

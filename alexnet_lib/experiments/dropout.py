@@ -19,11 +19,9 @@ from torch import nn
 
 from ..dropout import PaperDropout
 from .datasets import load_small, train_with_both_errors
-from .summary import difference, seed_stats
+from .registry import Experiment, Row
+from .summary import difference, pct, points, seed_stats
 
-SECTION = "§4.2"
-CLAIM = "without dropout the net overfits substantially; dropout roughly doubles the iterations to converge"
-TOLERANCE = 0.02  # first-epoch error rates across CPUs
 SIZES = {
     "live": dict(dataset="fashion-mnist", n_train=2000, n_test=2000, epochs=20, batch=50, lr=0.02,
                  seeds=[0, 1], hidden=256),
@@ -81,8 +79,34 @@ def summarise(config: dict, done: list) -> dict:
         out[key] = {"test_error": seed_stats(final[d]), "gap": seed_stats(gap[d]),
                     "train_error": seed_stats([o["train_error"][-1] for o in runs]),
                     "best_test_error": seed_stats(best[d]), "epochs_to_best": seed_stats(converge[d])}
-    out["gap_diff"] = difference(gap[True], gap[False], paper_sign=-1)
-    out["test_error_diff"] = difference(final[True], final[False], paper_sign=-1)
+    out["gap_diff"] = difference(gap[True], gap[False], paper_sign=-1, paired=True)
+    out["test_error_diff"] = difference(final[True], final[False], paper_sign=-1, paired=True)
     out["epochs_ratio"] = out["paper"]["epochs_to_best"]["mean"] / out["none"]["epochs_to_best"]["mean"]
-    out["epochs_diff"] = difference(converge[True], converge[False], paper_sign=1)
+    out["epochs_diff"] = difference(converge[True], converge[False], paper_sign=1, paired=True)
     return out
+
+
+def rows(m: dict) -> list[Row]:
+    """Its lines of the claims page."""
+    ratio = m["epochs_ratio"]
+    return [("without dropout the net overfits substantially", "no number",
+             f"held-out minus training error {pct(m['none']['gap']['mean'])} without, "
+             f"{pct(m['paper']['gap']['mean'])} with: {points(m['gap_diff'])}", m["gap_diff"]["verdict"]),
+            ("dropout roughly doubles the iterations to converge", "about 2x",
+             f"{ratio:.2f}x the epochs to within 0.5 points of its best held-out error: "
+             f"{points(m['epochs_diff'], 'epochs', scale=1)}", m["epochs_diff"]["verdict"])]
+
+
+EXPERIMENT = Experiment(
+    name="dropout",
+    section="§4.2",
+    chapter="09_dropout",
+    claim="without dropout the net overfits substantially; dropout roughly doubles the iterations to converge",
+    sizes=SIZES,
+    tolerance=0.02,  # first-epoch error rates across CPUs
+    load=load,
+    units=units,
+    run_unit=run_unit,
+    summarise=summarise,
+    rows=rows,
+)

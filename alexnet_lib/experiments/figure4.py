@@ -20,10 +20,9 @@ from ..viz import hidden_features, nearest_neighbours
 from . import table2
 from .datasets import SmallData, load_small
 from .record import load_result, result_arrays
+from .registry import Experiment, Row
+from .summary import pct, points, t_difference
 
-SECTION = "§6.1"
-CLAIM = "images near each other in the last hidden layer share a class, where pixel distance does not tell"
-TOLERANCE = 0.02  # probabilities and shares of neighbours across CPUs
 CHECK = (10_000, 1_000)  # what a re-run compares: the first 1,000 test images among the first 10,000 training images
 SIZES = {
     "live": dict(result="table2", shown=8, queries=5, neighbours=6, bank=10000, test=1000),
@@ -108,8 +107,33 @@ def summarise(config: dict, done: list) -> dict:
     in_top5 = sum(y in top for y, top in zip(outcome["shown_labels"], outcome["top5_labels"]))
     top1 = sum(y == top[0] for y, top in zip(outcome["shown_labels"], outcome["top5_labels"]))
     diff, se = outcome["fc7_minus_pixels"]
-    verdict = "reproduced" if diff - 2 * se > 0 else "contradicted" if diff + 2 * se < 0 else "not resolved at this size"
+    n = config["test"] or load_result(config["result"])["config"]["n_test"]  # None: every test image
+    fc7_minus_pixels = t_difference(diff, se, n - 1, 1, f"paired Student-t 95%, n = {n:,} test images", n)
     return {"agreement": {"fc7": fc7, "pixels": pixels, "chance": chance},
-            "fc7_minus_pixels": {"diff": diff, "se": se, "interval": [diff - 2 * se, diff + 2 * se], "verdict": verdict},
+            "fc7_minus_pixels": fc7_minus_pixels,
             "shown": len(outcome["shown"]),
-            "shown_in_top5": in_top5, "shown_top1": top1, "verdict": verdict}
+            "shown_in_top5": in_top5, "shown_top1": top1, "verdict": fc7_minus_pixels["verdict"]}
+
+
+def rows(m: dict) -> list[Row]:
+    """Its lines of the claims page."""
+    a = m["agreement"]
+    return [("the last hidden layer's nearest neighbours share the query's class, pixel neighbours less",
+             "Figure 4 (right), no number",
+             f"{pct(a['fc7'])} of the 6 nearest share it in fc7, {pct(a['pixels'])} in pixels, {pct(a['chance'])} "
+             f"by chance: {points(m['fc7_minus_pixels'])}", m["fc7_minus_pixels"]["verdict"])]
+
+
+EXPERIMENT = Experiment(
+    name="figure4",
+    section="§6.1",
+    chapter="12_qualitative",
+    claim="images near each other in the last hidden layer share a class, where pixel distance does not tell",
+    sizes=SIZES,
+    tolerance=0.02,  # probabilities and shares of neighbours across CPUs
+    load=load,
+    units=units,
+    run_unit=run_unit,
+    summarise=summarise,
+    rows=rows,
+)

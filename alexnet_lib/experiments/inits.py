@@ -22,11 +22,9 @@ import torch
 from ..models import INITIALISATIONS, SmallAlexNet
 from ..resident import train_resident
 from .datasets import load_small
-from .summary import difference, seed_stats
+from .registry import Experiment, Row
+from .summary import difference, pct, points, seed_stats
 
-SECTION = "§5"
-CLAIM = "N(0, 0.01) weights with biases 1 speed up early learning; weight decay lowers the training error"
-TOLERANCE = 0.04  # first-epoch error rates (over windows of 10 batches) across CPUs
 INITS = {name: INITIALISATIONS[name] for name in ("paper", "2012-code", "caffe", "pytorch", "he")}  # stored order
 SCALE = {"paper": "raw", "2012-code": "raw", "caffe": "raw", "pytorch": "unit", "he": "unit"}
 SIZES = {
@@ -75,5 +73,34 @@ def summarise(config: dict, done: list) -> dict:
     decay = {d: [o["train_error"][-1] for u, o in done if u["init"] == "he" and u["decay"] == d]
              for d in (True, False)}
     out["no_decay"] = {"final_train_error": seed_stats(decay[False])}
-    out["decay_minus_none"] = difference(decay[True], decay[False], paper_sign=-1)
+    out["decay_minus_none"] = difference(decay[True], decay[False], paper_sign=-1, paired=True)
     return out
+
+
+def rows(m: dict) -> list[Row]:
+    """Its lines of the claims page."""
+    left = {name: m[name]["left_at_step"] for name in ("paper", "2012-code", "caffe", "pytorch", "he")}
+    said = "; ".join(f"{n}: " + (", ".join("never" if s is None else f"step {s}" for s in steps))
+                     for n, steps in left.items())
+    paper_leaves = all(s is not None for s in left["paper"])
+    return [("the paper's init (N(0, 0.01), biases 1) leaves the uniform guess's loss", "it trained AlexNet",
+             f"first below 80% training error (per seed): {said}",
+             "reproduced" if paper_leaves else "not resolved at this size"),
+            ("weight decay lowers the training error", "no number",
+             f"{pct(m['he']['final_train_error']['mean'])} with vs {pct(m['no_decay']['final_train_error']['mean'])} "
+             f"without: {points(m['decay_minus_none'])}", m["decay_minus_none"]["verdict"])]
+
+
+EXPERIMENT = Experiment(
+    name="inits",
+    section="§5",
+    chapter="10_learning",
+    claim="N(0, 0.01) weights with biases 1 speed up early learning; weight decay lowers the training error",
+    sizes=SIZES,
+    tolerance=0.04,  # first-epoch error rates (over windows of 10 batches) across CPUs
+    load=load,
+    units=units,
+    run_unit=run_unit,
+    summarise=summarise,
+    rows=rows,
+)

@@ -16,11 +16,9 @@ import torch
 
 from ..models import CifarNet
 from .datasets import load_small, train_with_both_errors
-from .summary import difference, seed_stats
+from .registry import Experiment, Row
+from .summary import difference, pct, points, seed_stats
 
-SECTION = "§3.4"
-CLAIM = "overlapping pools (z=3, s=2) lower top-1 error by 0.4% and overfit slightly less than z=s=2"
-TOLERANCE = 0.04  # first-epoch error rates: 0.026 apart between an AMD EPYC (AVX-512, stored) and an Intel Xeon (AVX-512 and AVX2)
 SIZES = {
     "live": dict(dataset="fashion-mnist", n_train=1000, n_test=1000, side=32, epochs=3, batch=50,
                  lr=0.05, seeds=[0, 1]),
@@ -69,8 +67,33 @@ def summarise(config: dict, done: list) -> dict:
         out[key] = {"train_error": seed_stats(final[z]["train_error"]),
                     "test_error": seed_stats(final[z]["test_error"]), "gap": seed_stats(gap[z]),
                     "test_error_at_level": seed_stats([e for e in at_level[z] if e is not None])}
-    out["test_error_diff"] = difference(final[3]["test_error"], final[2]["test_error"], paper_sign=-1)
-    out["gap_diff"] = difference(gap[3], gap[2], paper_sign=-1)
-    out["at_level_diff"] = difference([e for e in at_level[3] if e is not None],
-                                      [e for e in at_level[2] if e is not None], paper_sign=-1)
+    out["test_error_diff"] = difference(final[3]["test_error"], final[2]["test_error"], paper_sign=-1, paired=True)
+    out["gap_diff"] = difference(gap[3], gap[2], paper_sign=-1, paired=True)
+    pairs = [(a, b) for a, b in zip(at_level[3], at_level[2]) if a is not None and b is not None]  # same seed
+    out["at_level_diff"] = difference([a for a, _ in pairs], [b for _, b in pairs], paper_sign=-1, paired=True)
     return out
+
+
+def rows(m: dict) -> list[Row]:
+    """Its lines of the claims page."""
+    return [("overlapping pools lower the error", "-0.4% top-1 (ImageNet)",
+             f"{pct(m['overlapping']['test_error']['mean'])} vs {pct(m['plain']['test_error']['mean'])}: "
+             f"{points(m['test_error_diff'])}", m["test_error_diff"]["verdict"]),
+            ("overlapping pools are slightly harder to overfit (compared at equal training error)", "no number",
+             f"held-out error at {pct(m['level'])} training error: {points(m['at_level_diff'])}",
+             m["at_level_diff"]["verdict"])]
+
+
+EXPERIMENT = Experiment(
+    name="pooling",
+    section="§3.4",
+    chapter="06_overlapping_pooling",
+    claim="overlapping pools (z=3, s=2) lower top-1 error by 0.4% and overfit slightly less than z=s=2",
+    sizes=SIZES,
+    tolerance=0.04,  # first-epoch error rates: 0.026 apart between an AMD EPYC (AVX-512, stored) and an Intel Xeon (AVX-512 and AVX2)
+    load=load,
+    units=units,
+    run_unit=run_unit,
+    summarise=summarise,
+    rows=rows,
+)

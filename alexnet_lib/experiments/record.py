@@ -107,8 +107,14 @@ def load_result(name: str) -> dict:
             f"`python -m alexnet_lib.experiments run {name} --size full` (or `make results`)."
             + INSTALLED_COPY_HINT
         )
-    result = json.loads(path.read_text())
-    if result.get("digest") != digest(result):
+    try:
+        result = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise AlexNetError(
+            f"{display_path(path)} is not readable JSON ({err.__class__.__name__} at {getattr(err, 'pos', '?')}: "
+            f"a truncated or damaged copy). Restore it (git checkout {display_path(path)}) or run the experiment again."
+        ) from None
+    if not isinstance(result, dict) or result.get("digest") != digest(result):
         raise AlexNetError(
             f"{display_path(path)} does not match its digest: its numbers were changed after the run. "
             f"Restore it (git checkout {display_path(path)}) or run the experiment again."
@@ -125,15 +131,30 @@ def save_arrays(path: Path, arrays: dict) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_arrays(path: Path, sha256: str | None = None) -> dict:
-    """The arrays of an ``.npz`` file, checked against ``sha256`` when given."""
+def _check_sha256(path: Path, sha256: str) -> None:
     if not path.exists():
-        raise AlexNetError(f"No stored arrays {display_path(path)}: run the experiment that makes them again.")
-    if sha256 is not None and hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
+        raise AlexNetError(f"No stored arrays {display_path(path)}: restore it (git checkout {display_path(path)}) "
+                           "or run the experiment that makes them again.")
+    if hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
         raise AlexNetError(
             f"{display_path(path)} does not match the SHA-256 its result's JSON keeps: restore it "
             f"(git checkout {display_path(path)}) or run the experiment again."
         )
+
+
+def check_arrays(result: dict) -> None:
+    """A stored result's ``.npz`` file, if it has one, is there and is the one it was stored with."""
+    info = result.get("arrays")
+    if info is not None and "values" not in info:
+        _check_sha256(results_root() / info["file"], info["sha256"])
+
+
+def load_arrays(path: Path, sha256: str | None = None) -> dict:
+    """The arrays of an ``.npz`` file, checked against ``sha256`` when given."""
+    if sha256 is not None:
+        _check_sha256(path, sha256)
+    elif not path.exists():
+        raise AlexNetError(f"No stored arrays {display_path(path)}: run the experiment that makes them again.")
     with np.load(path) as file:
         return {k: file[k] for k in file.files}
 
