@@ -14,8 +14,8 @@ beside their live runs.
 
 from .record import load_result, provenance_line, result_arrays
 from .registry import Experiment, experiment, registry
-from .runner import full_result, run, verify
+from .runner import full_result, live_result, run, verify
 from .show import report
 
-__all__ = ["Experiment", "experiment", "full_result", "load_result", "provenance_line", "registry", "report",
-           "result_arrays", "run", "verify"]
+__all__ = ["Experiment", "experiment", "full_result", "live_result", "load_result", "provenance_line", "registry",
+           "report", "result_arrays", "run", "verify"]

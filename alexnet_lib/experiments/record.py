@@ -172,16 +172,17 @@ def result_arrays(result: dict | str) -> dict:
 
 
 def provenance_line(result: dict) -> str:
-    """One line a chapter prints beside a full result (stored, or run here): data, size, device,
-    time, commit."""
+    """One line a chapter prints beside a result: data and size, and for a stored one the device,
+    time, torch and commit. A result run here and not stored gets the data and size alone (the
+    same on every machine, so that the chapter's stored output holds)."""
     p, d = result["provenance"], result["data"]
     data = d["name"] if d["real"] else f"{d['name']} (generated stand-in, not real data)"
+    images = f"{d['train_images']:,} training" + (f" + {d['test_images']:,} test" if d["test_images"] else "") + " images"
+    if "digest" not in result:
+        return f"{result['name']}, run here ({result['size']} size): {data}, {images}"
     device = p["device"]
     if device.startswith("CPU"):  # "CPU (x86_64, 1 thread)": name the CPU model and its kernels instead
         device = f"{p['cpu']}, {device.rsplit(', ', 1)[-1].rstrip(')')}"
     commit = f"{p['commit']}{' + changes' if p['dirty'] else ''}" if p["commit"] else "no git"
-    what = f"stored result results/{result['name']}.json" if "digest" in result else f"{result['name']}, run here"
-    return (f"{what} ({result['size']} size): {data}, "
-            f"{d['train_images']:,} training" + (f" + {d['test_images']:,} test" if d["test_images"] else "")
-            + f" images; {device}, "
+    return (f"stored result results/{result['name']}.json ({result['size']} size): {data}, {images}; {device}, "
             f"{p['wall_s'] / 60:.1f} min, torch {p['torch']}, commit {commit}, {p['started'][:10]}")

@@ -142,6 +142,14 @@ def full_result(name: str, profile: Profile | None = None) -> dict:
     return run(name, "live" if dry_run() else "full", dataset=profile.small_dataset, save=False)
 
 
+def live_result(name: str, profile: Profile | None = None) -> dict:
+    """What a chapter runs live: experiment ``name`` at its ``live`` size on the profile's small
+    dataset (Fashion-MNIST under ``smoke``, CIFAR-10 under ``course`` and ``paper``), shrunk under
+    `dry_run`, not stored."""
+    profile = profile or get_profile()
+    return run(name, "live", dataset=profile.small_dataset, save=False, progress=False)
+
+
 def _done(stored: dict) -> list:
     return [(u["unit"], {k: v for k, v in u.items() if k != "unit"}) for u in stored["units"]]
 
