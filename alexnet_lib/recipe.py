@@ -3,21 +3,24 @@ them, and the net a run trains (`build_model`).
 
 `TrainConfig`'s defaults are the paper's recipe as the run behind its numbers ran it (the 2012
 code): where the printed paper and that code differ, the code's value is the default and the
-printed one is a flag away (`CODE_2012_DIFFERENCES`). `make_config` applies a profile's changes
-(`PROFILE_DEFAULTS`) and then the flags given. `alexnet_lib.train` runs a config.
+printed one is a flag away (`CODE_2012_DIFFERENCES`). `make_config` is where a run's settings
+resolve: the defaults, a profile's changes (`PROFILE_DEFAULTS`), the flags given, and a resumed
+run's stored settings. `alexnet_lib.train` runs a config.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from functools import partial
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from .config import PROFILES, get_profile, profile_runs, runs_root
+from .config import PROFILES, display_path, get_profile, profile_runs, runs_root
 from .errors import AlexNetError
 from .models import INITIALISATIONS, AlexNet, OneGPUAlexNet, TwoTowerAlexNet
+from .run_folder import load_checkpoint
 
 
 @dataclass
@@ -115,10 +118,46 @@ RESUMABLE = {"data", "out", "epochs", "val_images", "bf16", "channels_last", "co
              "checkpoint_every", "log_every", "progress"}
 
 
-def make_config(**flags) -> TrainConfig:
-    """The run's settings: `TrainConfig`'s defaults, then the profile's, then ``flags``."""
+def make_config(*, resume: bool = False, **flags) -> TrainConfig:
+    """A run's settings, resolved here alone, in this order (each over the one before):
+
+    1. `TrainConfig`'s defaults: the paper's recipe (§5);
+    2. the profile's changes (`PROFILE_DEFAULTS`): the profile ``flags`` names, else `get_profile`'s;
+    3. ``flags``: the settings given (on the command line, the flags given and only those);
+    4. with ``resume``, the settings stored in the run folder's checkpoint, when it holds one: the
+       run keeps them but for the `RESUMABLE` ones among ``flags``, and refuses any other flag that
+       differs from them (`check_same_run`).
+
+    Settings left None (``data``, ``out``, ``workers``, ``bf16``) the trainer decides at the run's
+    start, from the profile and the machine; under `ALEXNET_DRY_RUN` it also cuts the epochs and
+    images (`alexnet_lib.train.train`).
+    """
     profile = get_profile(flags.get("profile")).name
-    return TrainConfig(**{**PROFILE_DEFAULTS[profile], **flags, "profile": profile})
+    config = TrainConfig(**{**PROFILE_DEFAULTS[profile], **flags, "profile": profile})
+    checkpoint = out_folder(config) / "checkpoint.pt"
+    if not (resume and checkpoint.is_file()):
+        return config
+    stored = TrainConfig(**load_checkpoint(checkpoint, mmap=True)["config"])
+    check_same_run(stored, replace(stored, **flags), checkpoint.parent)
+    return replace(stored, **{name: value for name, value in flags.items() if name in RESUMABLE})
+
+
+def out_folder(config: TrainConfig) -> Path:
+    """The run's folder: ``config.out``, else the profile's (``runs/<profile>``, `profile_runs`)."""
+    return Path(config.out or profile_runs(config.profile))
+
+
+def check_same_run(saved: TrainConfig, config: TrainConfig, out: Path) -> None:
+    """A resumed run keeps its recipe: only the `RESUMABLE` settings may change."""
+    changed = [f.name for f in fields(TrainConfig)
+               if f.name not in RESUMABLE and getattr(saved, f.name) != getattr(config, f.name)]
+    if changed:
+        name = changed[0]
+        raise AlexNetError(
+            f"--{name.replace('_', '-')} {getattr(config, name)} differs from the run in "
+            f"{display_path(out)} ({getattr(saved, name)}): a resumed run keeps its recipe; start "
+            "a new run with another --out to change it."
+        )
 
 
 def book_run(profile: str | None = None) -> TrainConfig:

@@ -1,8 +1,9 @@
 """Paper §5: what a run keeps in its folder, so that a killed run continues exactly.
 
 ``checkpoint.pt`` (everything needed to continue, written atomically), the random states it
-holds, ``log.csv`` and TensorBoard's curves; the rule of a resumed run (same recipe, same data);
-and ``lock``, which keeps a second trainer out of a folder in use.
+holds, ``log.csv`` and TensorBoard's curves; the rule that a resumed run reads the data it was
+trained on (its recipe's rule is `alexnet_lib.recipe.check_same_run`); and ``lock``, which keeps a
+second trainer out of a folder in use.
 
 Every file is written by `write_atomic`: a kill at any moment leaves the previous file or the new
 one, never half of one, and a full disk or a Ctrl-C during a write ends in one line.
@@ -17,17 +18,15 @@ import random
 import shutil
 import socket
 import time
-from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from .config import display_path, profile_runs
+from .config import display_path
 from .errors import AlexNetError
 from .files import write_atomic
-from .recipe import RESUMABLE, TrainConfig, make_config
 
 
 def tensor_bytes(state) -> int:
@@ -89,19 +88,6 @@ def set_random_states(states: dict, augment_rng: torch.Generator) -> None:
     augment_rng.set_state(states["augment"])
 
 
-def check_same_run(saved: TrainConfig, config: TrainConfig, out: Path) -> None:
-    """A resumed run keeps its recipe: only the `RESUMABLE` settings may change."""
-    changed = [f.name for f in fields(TrainConfig)
-               if f.name not in RESUMABLE and getattr(saved, f.name) != getattr(config, f.name)]
-    if changed:
-        name = changed[0]
-        raise AlexNetError(
-            f"--{name.replace('_', '-')} {getattr(config, name)} differs from the run in "
-            f"{display_path(out)} ({getattr(saved, name)}): a resumed run keeps its recipe; start "
-            "a new run with another --out to change it."
-        )
-
-
 def check_same_data(saved: dict, store, out: Path) -> None:
     """A resumed run reads the store it was trained on (moved or copied is fine): same classes, same contents."""
     classes, fingerprint = saved.get("classes"), saved.get("store")
@@ -124,19 +110,6 @@ def check_store(store) -> None:
                 f"The store {display_path(store.path)} has no readable {split} image: prepare it again from "
                 f"a source whose {split} split has images (python -m alexnet_lib.data.prepare --force)."
             )
-
-
-def resumed_config(flags: dict) -> TrainConfig:
-    """For ``--resume``: the saved run's settings, changed by the ``flags`` given (as `make_config`
-    takes them); a new run's settings when there is nothing to resume."""
-    config = make_config(**flags)
-    path = Path(config.out or profile_runs(config.profile)) / "checkpoint.pt"
-    if not path.is_file():
-        return config
-    saved = TrainConfig(**load_checkpoint(path, mmap=True)["config"])
-    resumed = replace(saved, **{k: v for k, v in flags.items() if k in RESUMABLE})
-    check_same_run(saved, replace(resumed, **flags), path.parent)
-    return resumed
 
 
 LOG_COLUMNS = ("epoch", "lr", "train_loss", "train_top1", "train_top5", "val_top1", "val_top5",

@@ -43,7 +43,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .augment import augment_batch, lighting_lambdas
-from .config import DRY_RUN_SIZES, PROFILES, device_name, display_path, dry_run, keep_freed_memory, profile_runs
+from .config import DRY_RUN_SIZES, PROFILES, device_name, display_path, dry_run, keep_freed_memory
 from .data.batches import batch_loader, epoch_batches, held_out_sample
 from .data.store import open_prepared, prepared_root
 from .distributed import gather, init_distributed, sum_over_processes
@@ -53,10 +53,9 @@ from .expected import Expected
 from .meter import EpochMeter
 from .optim import DivideOnPlateau, PaperSGD, StepDrops
 from .recipe import (CODE_2012_DIFFERENCES, INITS, MODELS, PROFILE_DEFAULTS, SCHEDULES, TrainConfig, build_model,
-                     input_device, make_config)
-from .run_folder import (LOG_COLUMNS, RunLock, check_room, check_same_data, check_same_run, check_store, check_writable,
-                         load_checkpoint, random_states, resumed_config, save_checkpoint, set_random_states,
-                         tensorboard, write_csv)
+                     check_same_run, input_device, make_config, out_folder)
+from .run_folder import (LOG_COLUMNS, RunLock, check_room, check_same_data, check_store, check_writable,
+                         load_checkpoint, random_states, save_checkpoint, set_random_states, tensorboard, write_csv)
 
 
 def _diverged(what: str, step: int, lr: float, saved_step: int | None, path: Path) -> AlexNetError:
@@ -75,8 +74,8 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
 
     ``resume``: continue the run in ``config.out`` from its checkpoint (a new run if there is
     none); ``config`` must then equal the saved one except in `RESUMABLE` settings
-    (`resumed_config` makes such a config). ``stop_after``: return (after a checkpoint) once the
-    run has taken that many steps in all. The first process holds the run folder's `RunLock`
+    (``make_config(resume=True, ...)`` makes such a config). ``stop_after``: return (after a
+    checkpoint) once the run has taken that many steps in all. The first process holds the run folder's `RunLock`
     throughout: a second trainer on the same folder refuses in one line. Under `dry_run` the run
     is cut to ``DRY_RUN_SIZES`` (epochs, and images per epoch), nothing else changed.
     """
@@ -85,7 +84,7 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
         config = replace(config, epochs=min(config.epochs, DRY_RUN_SIZES["epochs"]),
                          epoch_images=min(config.epoch_images or DRY_RUN_SIZES["n_train"], DRY_RUN_SIZES["n_train"]))
     rank, world, device = init_distributed()
-    out = Path(config.out or profile_runs(config.profile))
+    out = out_folder(config)
     if rank == 0:
         check_writable(out)
     with RunLock(out) if rank == 0 else contextlib.nullcontext():
@@ -374,7 +373,7 @@ def main(argv: list[str] | None = None) -> None:
         flags, resume, stop_after = parse_args(argv)
         if stop_after is not None and stop_after < 1:
             raise AlexNetError(f"--stop-after {stop_after}: use a whole number >= 1.")
-        config = resumed_config(flags) if resume else make_config(**flags)
+        config = make_config(resume=resume, **flags)
         train(config, resume=resume, stop_after=stop_after)
     except AlexNetError as err:
         sys.exit(f"error: {err}")

@@ -224,6 +224,12 @@ def test_a_run_is_continued_only_with_resume_and_its_own_recipe(tiny_store, tmp_
     first = ["--data", tiny_store, "--out", out, *TINY_RUN]
     main([str(a) for a in first] + ["--stop-after", "1"])
     assert load(out / "checkpoint.pt")["step"] == 1
+    # settings resolve as defaults, then the profile's, then the flags, then the resumed run's:
+    smoke = make_config(profile="smoke", lr=0.02)
+    assert (smoke.momentum, smoke.batch_size, smoke.lr) == (0.9, 16, 0.02)
+    resumed = make_config(resume=True, profile="smoke", out=str(out), epochs=5, batch_size=4)
+    assert (resumed.model, resumed.batch_size, resumed.epoch_images, resumed.epochs) == ("mini", 4, 8, 5)
+    assert make_config(resume=True, profile="smoke", out=str(tmp_path / "new")).model == "paper"  # none to resume
     for argv, message in [([], "already holds a run (checkpoint.pt): add --resume"),
                           (["--resume", "--lr", "0.1"], "--lr 0.1 differs from the run in")]:
         with pytest.raises(SystemExit) as exit:
