@@ -82,6 +82,11 @@ class TrainConfig:
             if getattr(self, name) not in allowed:
                 raise AlexNetError(f"--{name} {getattr(self, name)}: choose one of {', '.join(allowed)}.")
 
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """The layout of the net's weights and inputs: NHWC with ``channels_last``, else NCHW."""
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
 
 # Where the printed paper and the 2012 code (the run behind the paper's numbers) differ, and what
 # the trainer does: the code's value by default, the printed one a flag away. `--help` prints it.

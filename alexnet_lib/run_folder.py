@@ -40,9 +40,9 @@ def tensor_bytes(state) -> int:
     return 0
 
 
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Write ``state`` to ``path`` atomically (`write_atomic`)."""
-    write_atomic(path, lambda file: torch.save(state, file), need_bytes=tensor_bytes(state),
+def write_checkpoint(path: Path, checkpoint: dict) -> None:
+    """Write ``checkpoint`` to ``path`` atomically (`write_atomic`)."""
+    write_atomic(path, lambda file: torch.save(checkpoint, file), need_bytes=tensor_bytes(checkpoint),
                  then="continue with --resume")
 
 

@@ -26,16 +26,14 @@ its folder (``--out``, default ``runs/<profile>/``), only from the first process
 
 import argparse
 import contextlib
-import math
 import os
-import random
 import sys
 import textwrap
 import time
-from dataclasses import asdict, fields, replace
+from dataclasses import fields, replace
+from functools import partial
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -45,26 +43,16 @@ from tqdm.auto import tqdm
 from .augment import augment_batch, lighting_lambdas
 from .config import DRY_RUN_SIZES, PROFILES, device_name, display_path, dry_run, keep_freed_memory
 from .data.batches import batch_loader, epoch_batches, held_out_sample
-from .data.store import open_prepared, prepared_root
-from .distributed import gather, init_distributed, sum_over_processes
+from .data.store import PreparedStore, open_prepared, prepared_root
+from .distributed import init_distributed, sum_over_processes
 from .errors import AlexNetError, OneLineParser
 from .evaluate import CentreCrop, evaluate
 from .expected import Expected
 from .meter import EpochMeter
-from .optim import DivideOnPlateau, PaperSGD, StepDrops
-from .recipe import (CODE_2012_DIFFERENCES, INITS, MODELS, PROFILE_DEFAULTS, SCHEDULES, TrainConfig, build_model,
-                     check_same_run, input_device, make_config, out_folder)
-from .run_folder import (LOG_COLUMNS, RunLock, check_room, check_same_data, check_store, check_writable,
-                         load_checkpoint, random_states, save_checkpoint, set_random_states, tensorboard, write_csv)
-
-
-def _diverged(what: str, step: int, lr: float, saved_step: int | None, path: Path) -> AlexNetError:
-    kept = (f"the last good checkpoint ({display_path(path)}, step {saved_step}) is kept"
-            if saved_step is not None else "no checkpoint had been written yet")
-    return AlexNetError(
-        f"The {what} became NaN or infinite at step {step} (lr {lr:g}): training diverged and was "
-        f"stopped; {kept}. Lower --lr and start again with a new --out."
-    )
+from .recipe import (CODE_2012_DIFFERENCES, INITS, MODELS, PROFILE_DEFAULTS, SCHEDULES, TrainConfig, make_config,
+                     out_folder)
+from .run_folder import LOG_COLUMNS, RunLock, check_same_data, check_store, check_writable, tensorboard, write_csv
+from .run_state import RunState, diverged, previous_run, save_checkpoint, start_run
 
 
 # --- The run -------------------------------------------------------------------------------------
@@ -75,9 +63,9 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     ``resume``: continue the run in ``config.out`` from its checkpoint (a new run if there is
     none); ``config`` must then equal the saved one except in `RESUMABLE` settings
     (``make_config(resume=True, ...)`` makes such a config). ``stop_after``: return (after a
-    checkpoint) once the run has taken that many steps in all. The first process holds the run folder's `RunLock`
-    throughout: a second trainer on the same folder refuses in one line. Under `dry_run` the run
-    is cut to ``DRY_RUN_SIZES`` (epochs, and images per epoch), nothing else changed.
+    checkpoint) once the run has taken that many steps in all. The first process holds the run
+    folder's `RunLock` throughout: a second trainer on the same folder refuses in one line. Under
+    `dry_run` the run is cut to ``DRY_RUN_SIZES`` (epochs, and images per epoch), nothing else changed.
     """
     config.check()
     if dry_run():
@@ -88,200 +76,175 @@ def train(config: TrainConfig, *, resume: bool = False, stop_after: int | None =
     if rank == 0:
         check_writable(out)
     with RunLock(out) if rank == 0 else contextlib.nullcontext():
-        return _train(config, resume, stop_after, rank, world, device, out)
-
-
-def _train(config: TrainConfig, resume: bool, stop_after: int | None, rank: int, world: int,
-           device: torch.device, out: Path) -> list[dict]:
-    lead = rank == 0
-    checkpoint_path = out / "checkpoint.pt"
-    saved = load_checkpoint(checkpoint_path) if resume and checkpoint_path.is_file() else None
-    if saved is not None:
-        check_same_run(TrainConfig(**saved["config"]), config, out)
-        if saved["epoch"] >= config.epochs and "optimizer" in saved:
-            if lead:
+        saved = previous_run(config, out, resume, lead=rank == 0)
+        if saved is not None and saved["epoch"] >= config.epochs and "optimizer" in saved:
+            if rank == 0:
                 print(f"Nothing to do: the run in {display_path(out)} finished at epoch {saved['epoch']} "
                       f"of {config.epochs} (add --epochs N to train it further).")
             return saved["history"]
-    elif resume and lead:
-        print(f"Nothing to resume in {display_path(out)} (no checkpoint.pt): starting a new run.")
-    elif checkpoint_path.is_file():
-        raise AlexNetError(
-            f"{display_path(out)} already holds a run (checkpoint.pt): add --resume to continue "
-            "it, or choose another --out."
-        )
+        config, store = open_data(config, saved, out, world, device)
+        if device.type != "cuda":
+            keep_freed_memory()  # each step's activations reuse the last step's memory
+        return train_epochs(start_run(config, store, saved, out, rank, world, device), stop_after)
+
+
+def open_data(config: TrainConfig, saved: dict | None, out: Path, world: int,
+              device: torch.device) -> tuple[TrainConfig, PreparedStore]:
+    """The run's store, checked (the saved run's own, when resumed), and ``config`` with what it
+    left to the run's start decided: its data and out folders, its number of workers."""
     if config.batch_size % world:
         raise AlexNetError(f"--batch-size {config.batch_size} does not split over {world} "
                            f"processes: use a multiple of {world}.")
     if config.model == "two-tower" and world > 1:
         raise AlexNetError("--model two-tower runs in one process on two GPUs: start it without torchrun.")
-
     data = Path(config.data or prepared_root(config.profile))
     store = open_prepared(data)
     if saved is not None:
         check_same_data(saved, store, out)
     check_store(store)
-    cuda = device.type == "cuda"
-    if config.workers is None:
+    workers = config.workers
+    if workers is None:
         # On a GPU: this process's share of the machine's cores, at most 8. On the CPU: none. The
         # net's step needs every core there, and a worker taking one slowed training on 2 cores
         # (batch 16: 37 img/s without workers, 26 with 2); reading a 256x256 JPEG costs ~0.3 ms.
         share = (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-        config = replace(config, workers=min(8, share) if cuda else 0)
-    config = replace(config, data=str(data), out=str(out))
-    train_split = store.split("train")
-    steps_per_epoch = min(len(train_split), config.epoch_images or len(train_split)) // config.batch_size
-    if steps_per_epoch == 0:
-        raise AlexNetError(f"--batch-size {config.batch_size} is more than the {len(train_split)} "
+        workers = min(8, share) if device.type == "cuda" else 0
+    config = replace(config, data=str(data), out=str(out), workers=workers)
+    train_images = len(store.split("train"))
+    if steps_per_epoch(config, train_images) == 0:
+        raise AlexNetError(f"--batch-size {config.batch_size} is more than the {train_images} "
                            f"training images of {display_path(data)}: use a smaller batch.")
-    if not cuda:
-        keep_freed_memory()  # each step's activations reuse the last step's memory
-    bf16 = config.bf16 if config.bf16 is not None else cuda
-    layout = torch.channels_last if config.channels_last else torch.contiguous_format
+    return config, store
 
-    # The net with the paper's init, its optimizer and learning-rate schedule (§5)
-    torch.manual_seed(config.seed + rank)
-    np.random.seed(config.seed + rank)
-    random.seed(config.seed + rank)
-    net = build_model(config, len(store.classes), device).to(memory_format=layout)
-    if lead:
-        check_room(out, net)
-    device = input_device(net, device)
-    optimizer = PaperSGD(net.parameters(), lr=config.lr, momentum=config.momentum,
-                         weight_decay=config.weight_decay)
-    if config.schedule == "plateau":
-        schedule = DivideOnPlateau(optimizer, patience=config.patience, max_drops=config.max_drops)
-    else:
-        schedule = StepDrops(optimizer)
-    # §4.1: crops, flips and lighting drawn on the device from their own generator
-    augment_rng = torch.Generator(device).manual_seed(1000 * config.seed + rank + 1)
-    mean_image = store.stats.mean_image.to(device)
-    lambdas = lighting_lambdas(store.stats.eigenvalues).float().to(device)
-    eigenvectors = store.stats.eigenvectors.float().to(device)
 
-    epoch, batch, step, history, meter_state = 0, 0, 0, [], None
-    if saved is not None:
-        if len(saved["processes"]) != world:
-            raise AlexNetError(f"The run in {display_path(out)} was trained by {len(saved['processes'])} "
-                               f"process(es): resume it with as many (here: {world}).")
-        net.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        schedule.load_state_dict(saved["schedule"])
-        epoch, batch, step, history = saved["epoch"], saved["batch"], saved["step"], saved["history"]
-        meter_state = saved["processes"][rank]["meter"]
-        set_random_states(saved["processes"][rank]["random"], augment_rng)
-    saved_step = step if saved is not None else None
-    best_top1 = min((row["val_top1"] for row in history), default=math.inf)
+def steps_per_epoch(config: TrainConfig, train_images: int) -> int:
+    """The whole batches in an epoch's images (a last, partial one waits for another epoch's order)."""
+    return min(train_images, config.epoch_images or train_images) // config.batch_size
 
-    model = torch.compile(net) if config.compile else net
-    if world > 1:
-        model = nn.parallel.DistributedDataParallel(model, device_ids=[device] if cuda else None)
-    autocast = torch.autocast(device.type, torch.bfloat16) if bf16 else contextlib.nullcontext()
-    if lead:
-        _print_start(config, store, device, world, bf16, steps_per_epoch, saved_step)
-    writer = tensorboard(out, step) if lead else None
-    expected = Expected(f"{config.epochs - epoch} epochs of training (validation not counted)",
-                        (config.epochs - epoch) * steps_per_epoch - batch, device)
 
-    def save(path: Path = checkpoint_path, weights_only: bool = False) -> None:
-        """The first process writes; each process's random states and sums go into the checkpoint."""
-        if not all(p.isfinite().all() for p in net.parameters()):
-            raise _diverged("weights", step, lr, saved_step, checkpoint_path)
-        processes = gather({"random": random_states(augment_rng), "meter": meter.state_dict()}, world)
-        if lead:
-            state = {"config": asdict(config), "model": net.state_dict(), "epoch": epoch,
-                     "batch": batch, "step": step, "history": history,
-                     "classes": list(store.classes), "class_names": list(store.class_names),
-                     "source": store.source, "store": store.fingerprint}
-            if not weights_only:
-                state |= {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                          "processes": processes}
-            save_checkpoint(path, state)
-
-    while epoch < config.epochs:
-        # One epoch: the batches of the epoch's order not done yet (all of them, unless resumed)
-        meter = EpochMeter(device, meter_state)
-        model.train()
-        batches = epoch_batches(len(train_split), config.batch_size, config.seed, epoch,
-                                rank=rank, world=world, epoch_images=config.epoch_images)
-        loader = batch_loader(train_split, batches[batch:], config.workers, pin_memory=cuda)
-        lr = optimizer.param_groups[0]["lr"]
-        bar = tqdm(total=steps_per_epoch * config.batch_size, initial=batch * config.batch_size,
-                   unit="img", unit_scale=True, desc=f"epoch {epoch + 1}/{config.epochs}",
-                   disable=not (lead and config.progress), dynamic_ncols=True)
-        start = time.perf_counter()
-        for images, labels in loader:
-            images = images.to(device, non_blocking=True)
-            labels = labels.to(device, non_blocking=True)
-            x = augment_batch(images, mean_image, lambdas, eigenvectors, std=config.lighting,
-                              generator=augment_rng).contiguous(memory_format=layout)
-            with autocast:
-                logits = model(x)
-            loss = F.cross_entropy(logits.float(), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            batch, step = batch + 1, step + 1
-            meter.add(step, loss, logits, labels)
-            bar.update(len(labels) * world)
-            if lead:
-                expected.step()
-
-            checkpoint = step % config.checkpoint_every == 0
-            stopping = stop_after is not None and step >= stop_after
-            if step % config.log_every == 0 or checkpoint or stopping:
-                last_loss, bad_step = meter.check(device)  # waits for the GPU
-                if bad_step is not None:
-                    raise _diverged("loss", bad_step, lr, saved_step, checkpoint_path)
-                bar.set_postfix(loss=f"{last_loss:.3f}", lr=f"{lr:g}", refresh=False)
-                if writer:
-                    writer.add_scalar("train/loss", last_loss, step)
-            if checkpoint or stopping:
-                meter.seconds += time.perf_counter() - start
-                start = time.perf_counter()
-                save()
-                saved_step = step
-            if stopping:
-                bar.close()
-                if writer:
-                    writer.close()
-                if lead:
-                    print(f"Stopped after step {step} (--stop-after): continue with --resume.")
-                return history
-        _, bad_step = meter.check(device)
-        if bad_step is not None:
-            raise _diverged("loss", bad_step, lr, saved_step, checkpoint_path)
-        meter.seconds += time.perf_counter() - start
-        bar.close()
-
-        # Validation on 1 view, in float32 (bf16 scores tie); its top-1 error drives the schedule
-        val_top1, val_top5 = validate(net, store, device, batch_size=config.batch_size, workers=config.workers,
-                                      rank=rank, world=world, images=config.val_images)
-        schedule.step(val_top1)
-
-        summary = meter.summary(device)
-        row = {"epoch": epoch + 1, "lr": lr, **summary, "val_top1": val_top1, "val_top5": val_top5,
-               "images_per_s": summary["images"] / meter.seconds, "seconds": meter.seconds}
-        history.append(row)
-        epoch, batch, meter_state = epoch + 1, 0, None
-        meter = EpochMeter(device)
-        if lead:
-            print(f"epoch {epoch}: loss {row['train_loss']:.3f}; top-1 / top-5 error: train "
-                  f"{row['train_top1']:.1%} / {row['train_top5']:.1%}, val {val_top1:.1%} / "
-                  f"{val_top5:.1%}; lr {lr:g}; {row['images_per_s']:.1f} img/s", flush=True)
-            write_csv(out / "log.csv", history)
+def train_epochs(state: RunState, stop_after: int | None) -> list[dict]:
+    """Paper §5: the run's epochs from where ``state`` stands, each trained, validated and
+    checkpointed; returns the log. ``stop_after``: stop once the run has taken that many steps."""
+    config, train_split = state.config, state.store.split("train")
+    steps = steps_per_epoch(config, len(train_split))
+    if state.lead:
+        _print_start(state, steps)
+    writer = tensorboard(state.out, state.step) if state.lead else None
+    expected = Expected(f"{config.epochs - state.epoch} epochs of training (validation not counted)",
+                        (config.epochs - state.epoch) * steps - state.batch, state.device)
+    augment = augmentation(state)
+    while state.epoch < config.epochs:
+        batches = epoch_batches(len(train_split), config.batch_size, config.seed, state.epoch,
+                                rank=state.rank, world=state.world, epoch_images=config.epoch_images)
+        loader = batch_loader(train_split, batches[state.batch:], config.workers,
+                              pin_memory=state.device.type == "cuda")
+        if train_one_epoch(state, loader, augment, writer, expected, stop_after):
             if writer:
-                for name in LOG_COLUMNS[1:]:  # at the global step, so that a resume's purge covers them
-                    writer.add_scalar(f"epoch/{name}", row[name], step)
-                writer.flush()
-        save()
-        saved_step = step
-        if val_top1 < best_top1:
-            best_top1 = val_top1
-            save(out / "best.pt", weights_only=True)
+                writer.close()
+            if state.lead:
+                print(f"Stopped after step {state.step} (--stop-after): continue with --resume.")
+            return state.history
+        end_epoch(state, writer)
     if writer:
         writer.close()
-    return history
+    return state.history
+
+
+def augmentation(state: RunState):
+    """Paper §4.1 on the device: ``augment(images)`` subtracts the mean image, cuts random
+    224x224 patches, flips them and adds PCA lighting, drawing from the run's own generator."""
+    stats, device = state.store.stats, state.device
+    return partial(augment_batch, mean_image=stats.mean_image.to(device),
+                   eigenvalues=lighting_lambdas(stats.eigenvalues).float().to(device),
+                   eigenvectors=stats.eigenvectors.float().to(device), std=state.config.lighting,
+                   generator=state.augment_rng)
+
+
+def train_one_epoch(state: RunState, loader, augment, writer, expected: Expected, stop_after: int | None) -> bool:
+    """Paper §5: the ``loader``'s batches, the steps of the epoch not taken yet (all of them, unless
+    resumed), with a checkpoint every ``checkpoint_every`` steps; True when ``stop_after`` ended it."""
+    config = state.config
+    state.lr = state.optimizer.param_groups[0]["lr"]
+    state.model.train()
+    bar = tqdm(total=(state.batch + len(loader)) * config.batch_size, initial=state.batch * config.batch_size,
+               unit="img", unit_scale=True, desc=f"epoch {state.epoch + 1}/{config.epochs}",
+               disable=not (state.lead and config.progress), dynamic_ncols=True)
+    start = time.perf_counter()
+    for images, labels in loader:
+        sgd_step(state, augment, images, labels)
+        bar.update(len(labels) * state.world)
+        if state.lead:
+            expected.step()
+        checkpoint = state.step % config.checkpoint_every == 0
+        stopping = stop_after is not None and state.step >= stop_after
+        if state.step % config.log_every == 0 or checkpoint or stopping:
+            last_loss = checked_loss(state)  # waits for the GPU
+            bar.set_postfix(loss=f"{last_loss:.3f}", lr=f"{state.lr:g}", refresh=False)
+            if writer:
+                writer.add_scalar("train/loss", last_loss, state.step)
+        if checkpoint or stopping:
+            state.meter.seconds += time.perf_counter() - start
+            start = time.perf_counter()
+            save_checkpoint(state)
+        if stopping:
+            bar.close()
+            return True
+    checked_loss(state)
+    state.meter.seconds += time.perf_counter() - start
+    bar.close()
+    return False
+
+
+def sgd_step(state: RunState, augment, images: torch.Tensor, labels: torch.Tensor) -> None:
+    """Paper §5: one step of SGD on a batch: §4.1's augmentation, forward (in bf16 if on), the
+    cross-entropy loss, backward, the update; the step's loss and errors go to the epoch's sums."""
+    images = images.to(state.device, non_blocking=True)
+    labels = labels.to(state.device, non_blocking=True)
+    x = augment(images).contiguous(memory_format=state.config.memory_format)
+    with state.autocast():
+        logits = state.model(x)
+    loss = F.cross_entropy(logits.float(), labels)
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    state.optimizer.step()
+    state.batch, state.step = state.batch + 1, state.step + 1
+    state.meter.add(state.step, loss, logits, labels)
+
+
+def checked_loss(state: RunState) -> float:
+    """The last step's loss; a loss since the last check that was NaN or infinite stops the run."""
+    last_loss, bad_step = state.meter.check(state.device)
+    if bad_step is not None:
+        raise diverged("loss", bad_step, state)
+    return last_loss
+
+
+def end_epoch(state: RunState, writer) -> None:
+    """Paper §5: validate the epoch's net, let its top-1 error drive the schedule, log the epoch,
+    checkpoint it, and keep the weights in best.pt when their error is the lowest so far."""
+    config = state.config
+    # Validation on 1 view, in float32 (bf16 scores tie); its top-1 error drives the schedule
+    val_top1, val_top5 = validate(state.net, state.store, state.device, batch_size=config.batch_size,
+                                  workers=config.workers, rank=state.rank, world=state.world, images=config.val_images)
+    state.schedule.step(val_top1)
+    summary = state.meter.summary(state.device)
+    row = {"epoch": state.epoch + 1, "lr": state.lr, **summary, "val_top1": val_top1, "val_top5": val_top5,
+           "images_per_s": summary["images"] / state.meter.seconds, "seconds": state.meter.seconds}
+    state.history.append(row)
+    state.epoch, state.batch, state.meter = state.epoch + 1, 0, EpochMeter(state.device)
+    if state.lead:
+        print(f"epoch {state.epoch}: loss {row['train_loss']:.3f}; top-1 / top-5 error: train "
+              f"{row['train_top1']:.1%} / {row['train_top5']:.1%}, val {val_top1:.1%} / "
+              f"{val_top5:.1%}; lr {state.lr:g}; {row['images_per_s']:.1f} img/s", flush=True)
+        write_csv(state.out / "log.csv", state.history)
+        if writer:
+            for name in LOG_COLUMNS[1:]:  # at the global step, so that a resume's purge covers them
+                writer.add_scalar(f"epoch/{name}", row[name], state.step)
+            writer.flush()
+    save_checkpoint(state)
+    if val_top1 < state.best_top1:
+        state.best_top1 = val_top1
+        save_checkpoint(state, state.out / "best.pt", weights_only=True)
 
 
 def validate(net: nn.Module, store, device: torch.device, *, batch_size: int, workers: int,
@@ -303,7 +266,8 @@ def validate(net: nn.Module, store, device: torch.device, *, batch_size: int, wo
     return misses1 / count, misses5 / count
 
 
-def _print_start(config, store, device, world, bf16, steps, resumed_at):
+def _print_start(state: RunState, steps: int) -> None:
+    config, store = state.config, state.store
     profile = PROFILE_DEFAULTS[config.profile]
     recipe = ", ".join(
         f"{f.name}={getattr(config, f.name)}"
@@ -313,10 +277,11 @@ def _print_start(config, store, device, world, bf16, steps, resumed_at):
     train_split, val_split = store.split("train"), store.split("val")
     print(f"data    : {display_path(Path(config.data))}: {store.source}; {len(train_split)} train / "
           f"{len(val_split)} val images, {len(store.classes)} classes")
-    print(f"device  : {device_name(device)}, {world} process(es); bf16 autocast {'on' if bf16 else 'off'}")
+    print(f"device  : {device_name(state.device)}, {state.world} process(es); "
+          f"bf16 autocast {'on' if state.bf16 else 'off'}")
     print(f"recipe  : profile {config.profile}; {recipe}")
     print(f"output  : {display_path(Path(config.out))}; {steps} steps per epoch"
-          + (f"; resumed at step {resumed_at}" if resumed_at is not None else ""), flush=True)
+          + (f"; resumed at step {state.saved_step}" if state.saved_step is not None else ""), flush=True)
 
 
 # --- Command line --------------------------------------------------------------------------------

@@ -145,7 +145,7 @@ def test_a_full_disk_ends_in_one_line_and_keeps_the_last_checkpoint(tiny_store, 
     full_disk(monkeypatch)
     # the disk fills during the run, after the start's check that it can hold the checkpoints
     # (test_train.py::test_a_disk_too_small_for_the_checkpoints_is_refused_before_the_first_step)
-    monkeypatch.setattr("alexnet_lib.train.check_room", lambda out, net: None)
+    monkeypatch.setattr("alexnet_lib.run_state.check_room", lambda out, net: None)
     with pytest.raises(SystemExit) as exit:
         train_main([*RUN, "--data", str(tiny_store), "--out", str(out), "--resume"])
     message = exit_message(exit)
