@@ -113,7 +113,7 @@ NBVAL := CUDA_VISIBLE_DEVICES= $(BIN)/pytest -q --nbval --nbval-current-env --nb
 # nbval in two halves of about equal time, so that the runs share the cores evenly; 11 and 12 stay
 # together (§6.1 reuses the checkpoint §6 trains in the run's own ALEXNET_RUNS).
 NBVAL_FIRST := book/0[1-9]_*.ipynb
-NBVAL_LAST := book/1[0-9]_*.ipynb
+NBVAL_LAST := book/[1-9][0-9]_*.ipynb
 UNIT := $(BIN)/pytest -q tests -p no:cacheprovider
 # Each stored full result in results/: its first run's first epoch again, compared (minutes).
 VERIFY := CUDA_VISIBLE_DEVICES= $(BIN)/python -m alexnet_lib.experiments verify
