@@ -7,14 +7,19 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
 
 from alexnet_lib.data.batches import epoch_batches
+from alexnet_lib.data.store import open_prepared
 from alexnet_lib.errors import AlexNetError
 from alexnet_lib.models import TwoTowerAlexNet
-from alexnet_lib.recipe import TrainConfig, book_run, build_model, make_config
+from alexnet_lib.optim import DivideOnPlateau
+from alexnet_lib.recipe import book_run, build_model, make_config
+from alexnet_lib.run_state import start_run
 from alexnet_lib.train import main
 from clis import python_m
 
@@ -39,15 +44,44 @@ def load(path):
 
 # --- the recipe -------------------------------------------------------------------------------
 
-def test_the_chapters_run_is_the_smoke_recipe_cut_to_two_epochs_else_the_profiles_whole_run():
+# Paper §5 and §4, typed from it: "a batch size of 128 examples, momentum of 0.9, and weight decay of
+# 0.0005"; "The learning rate was initialized at 0.01", divided "by 10 when the validation error rate
+# stopped improving", "reduced three times prior to termination"; "roughly 90 cycles through the
+# training set"; dropout "with probability 0.5" (§4.2); the lighting alphas' "standard deviation 0.1" (§4.1).
+PAPER_RECIPE = dict(batch_size=128, momentum=0.9, weight_decay=0.0005, lr=0.01, schedule="plateau", max_drops=3,
+                    epochs=90, dropout=0.5, lighting=0.1)
+
+
+def recipe_of(config) -> dict:
+    return {name: getattr(config, name) for name in PAPER_RECIPE}
+
+
+@pytest.mark.parametrize("profile", ["course", "paper"])
+def test_course_and_paper_train_the_paper_net_with_the_papers_numbers(profile, tiny_store, tmp_path):
+    config = make_config(profile=profile, data=str(tiny_store), out=str(tmp_path))
+    assert recipe_of(config) == PAPER_RECIPE and (config.model, config.dropout_rule) == ("paper", "paper")
+    # what the trainer builds from them: §5's update rule and its schedule
+    state = start_run(replace(config, model="mini"), open_prepared(tiny_store), None, tmp_path, 0, 1,
+                      torch.device("cpu"))
+    group = state.optimizer.param_groups[0]
+    assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.01, 0.9, 0.0005)
+    assert isinstance(state.schedule, DivideOnPlateau)
+    assert (state.schedule.factor, state.schedule.max_drops) == (10, 3)
+
+
+def test_the_chapters_run_is_the_smoke_recipe_cut_to_two_epochs_else_the_profiles_whole_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALEXNET_RUNS", str(tmp_path))
+    monkeypatch.delenv("ALEXNET_IMAGENET", raising=False)
+    runs = tmp_path.resolve()
     smoke, paper = book_run("smoke"), book_run("paper")
-    assert smoke.out.endswith("runs/smoke-qualitative") and smoke.epochs == 2
-    assert smoke == make_config(profile="smoke", epochs=2, out=smoke.out, progress=False)
-    assert paper.out.endswith("runs/paper")
-    assert paper == make_config(profile="paper", out=paper.out)
-    # the paper profile is §5's recipe as the 2012 code ran it: 90 epochs of 128 images, eps 0.01
-    assert (paper.epochs, paper.batch_size, paper.lr, paper.init) == (90, 128, 0.01, "2012-code") == (
-        TrainConfig().epochs, TrainConfig().batch_size, TrainConfig().lr, TrainConfig().init)
+    # smoke: its profile's changes (PyTorch's init, batches of 16), two epochs, no progress bars, in
+    # the folder the §6.1 chapter reads; the paper's numbers otherwise
+    assert Path(smoke.out) == runs / "smoke-qualitative"
+    assert (smoke.profile, smoke.init, smoke.batch_size, smoke.epochs, smoke.progress) == ("smoke", "pytorch", 16, 2, False)
+    assert recipe_of(smoke) == PAPER_RECIPE | dict(batch_size=16, epochs=2)
+    # paper: the whole run, where `python -m alexnet_lib.train --profile paper` puts it
+    assert Path(paper.out) == runs / "paper"
+    assert recipe_of(paper) == PAPER_RECIPE and (paper.init, paper.progress) == ("2012-code", True)
 
 
 # The 2012 code's layers-145.cfg, typed from it: initW per layer; §5's biases (initB).
