@@ -8,7 +8,8 @@
 * ``paper``: the full ILSVRC-2012 training set and CIFAR-10; one or more GPUs, days -> hours.
 
 `ALEXNET_DATA` says where datasets live (default: the repository's ``data/`` folder), and
-`ALEXNET_RUNS` where training runs write their checkpoints and logs (default: ``runs/``). A copy
+`ALEXNET_RUNS` where training runs write their checkpoints and logs (default: ``runs/``);
+`ALEXNET_DOWNLOAD_FROM` names a mirror to download the public datasets from. A copy
 of the library installed without its checkout (``pip install`` of a wheel) uses the current folder
 in place of the repository.
 
@@ -92,7 +93,7 @@ IMAGENETS = {
 def get_profile(name: str | None = None) -> Profile:
     """The profile named, or the one `ALEXNET_PROFILE` selects (default ``smoke``); its ImageNet-layout
     data replaced by `ALEXNET_IMAGENET`'s when that is set."""
-    name = name or os.environ.get("ALEXNET_PROFILE", "smoke")
+    name = name or environment_profile() or "smoke"
     try:
         profile = PROFILES[name.strip().lower()]
     except KeyError:
@@ -154,6 +155,16 @@ def sized(settings: dict[str, dict], profile: Profile | str | None = None) -> di
     return shrink(settings[profile.name]) if dry_run() else dict(settings[profile.name])
 
 
+def environment_profile() -> str | None:
+    """The profile `ALEXNET_PROFILE` names; None where it is unset or empty."""
+    return os.environ.get("ALEXNET_PROFILE") or None
+
+
+def set_environment_profile(name: str) -> None:
+    """Make ``name`` the profile that `get_profile` picks here and in the processes started from here."""
+    os.environ["ALEXNET_PROFILE"] = name
+
+
 def data_root() -> Path:
     """Where datasets live: `ALEXNET_DATA`, else the repository's ``data/`` folder."""
     return Path(os.environ.get("ALEXNET_DATA", REPO_ROOT / "data")).expanduser().resolve()
@@ -162,6 +173,15 @@ def data_root() -> Path:
 def runs_root() -> Path:
     """Where training runs write checkpoints and logs: `ALEXNET_RUNS`, else the repository's ``runs/``."""
     return Path(os.environ.get("ALEXNET_RUNS", REPO_ROOT / "runs")).expanduser().resolve()
+
+
+# The variable naming a mirror (a base URL) to download every dataset archive from (`alexnet_lib.data.download`)
+MIRROR = "ALEXNET_DOWNLOAD_FROM"
+
+
+def download_mirror() -> str | None:
+    """The base URL `ALEXNET_DOWNLOAD_FROM` names; None (unset or empty): the archives' own URLs."""
+    return os.environ.get(MIRROR) or None
 
 
 def profile_runs(profile: Profile | str | None = None) -> Path:

@@ -7,11 +7,9 @@ book's repository, installs it (``pip install -e``, with the ``notebooks`` extra
 
 from __future__ import annotations
 
-import os
-
 import torch
 
-from .config import banner, get_profile
+from .config import banner, environment_profile, get_profile, set_environment_profile
 from .data.download import download_dataset
 from .data.fashion_mnist import ensure_fashion_mnist
 from .data.imagenet import imagenet_root
@@ -40,8 +38,8 @@ def set_up(profile: str | None = None) -> str:
     checked against their MD5s); ILSVRC-2012 (``paper``) must already be where `imagenet_root` says.
     """
     gpu = torch.cuda.is_available()
-    chosen = get_profile(profile or os.environ.get("ALEXNET_PROFILE") or ("course" if gpu else "smoke"))
-    os.environ["ALEXNET_PROFILE"] = chosen.name
+    chosen = get_profile(profile or environment_profile() or ("course" if gpu else "smoke"))
+    set_environment_profile(chosen.name)
     if not gpu:
         print(no_gpu_message(chosen.name))
     print(banner(chosen))

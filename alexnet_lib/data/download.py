@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..config import data_root, display_path
+from ..config import MIRROR, data_root, display_path, download_mirror
 from ..errors import AlexNetError
 
 
@@ -49,9 +49,6 @@ ARCHIVES = {
     "imagenette": Archive("imagenette2-320.tgz", "https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-320.tgz",
                           "3df6f0d01a2c9592104656642f5e78a3", "imagenette2-320", "imagenette"),
 }
-MIRROR = "ALEXNET_DOWNLOAD_FROM"
-
-
 def md5_of(path: Path) -> str:
     h = hashlib.md5()
     with open(path, "rb") as f:
@@ -148,7 +145,7 @@ def download_dataset(name: str, into: Path | None = None, *, progress: bool = Tr
     into = Path(into) if into is not None else data_root() / archive.folder
     if into.is_dir():
         return into
-    base = os.environ.get(MIRROR)
+    base = download_mirror()
     url, md5 = (f"{base.rstrip('/')}/{archive.file}", _mirror_md5(base, archive.file)) if base else (archive.url, archive.md5)
     path = fetch(url, data_root() / "downloads" / archive.file, md5, progress=progress)
     return extract(path, into, archive.top)
