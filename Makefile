@@ -74,7 +74,7 @@ data: install  ## make the stand-in datasets, prepare the stand-in store, unpack
 vendor:  ## fetch MathJax and the widget JavaScript from npm into _vendor/ (for an offline site)
 	@tools/vendor_js.sh
 
-execute: install  ## execute every notebook in _toc.yml in place (ALEXNET_PROFILE, default smoke)
+execute: install  ## execute every notebook in _toc.yml in place (ALEXNET_PROFILE; smoke: as make test re-runs them)
 	$(call header,execute: notebooks under ALEXNET_PROFILE=$(ALEXNET_PROFILE))
 	$(BIN)/python tools/execute_notebooks.py
 

@@ -9,6 +9,15 @@ The kernel is this interpreter's (so `.venv/bin/python` runs the notebooks in th
 kernelspecs are installed elsewhere), its working directory is the notebook's folder (book/), and
 it inherits the environment, ALEXNET_PROFILE included (default: smoke). Widget state is stored in
 the notebook so that widgets render on the static site. Outputs are written only on success.
+
+Under smoke, the profile of the committed outputs, every notebook runs the way those outputs are
+made and the way `make test`'s nbval re-runs them (`STORED`): one thread, on the CPU even where
+there is a GPU, hash seed 0; another thread count moves a float32 training run's numbers further
+than a cell's stated tolerance. Under another profile it runs with the environment's threads and
+GPU. Each notebook's metadata records the settings it ran with (`EXECUTED`), and
+tools/check_notebooks.py fails a committed notebook that was not executed the `STORED` way. The
+whole book under smoke starts only without a §6 run from before (`book_run`): as under nbval, §6
+trains it and §6.1 reads it.
 """
 
 from __future__ import annotations
@@ -30,9 +39,20 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from booktoc import rel, toc_notebooks  # noqa: E402
+from two_cpus import ONE_THREAD, assignments  # noqa: E402
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+# How the committed outputs are made, and how nbval re-runs them (Makefile: NBVAL, tools/two_cpus.py).
+STORED = {"ALEXNET_PROFILE": "smoke", **ONE_THREAD, "CUDA_VISIBLE_DEVICES": "", "PYTHONHASHSEED": "0"}
+# What decides a notebook's outputs; its metadata records, under EXECUTED, those that were set.
+SETTINGS = (*STORED, "ALEXNET_IMAGENET", "ALEXNET_DRY_RUN")
+EXECUTED = "executed_with"
+
+
+def settings(env) -> dict[str, str]:
+    """The variables of ``env`` that decide a notebook's outputs (`SETTINGS`), those that are set."""
+    return {name: env[name] for name in SETTINGS if name in env}
 
 
 class CurrentEnvKernelSpecs(KernelSpecManager):
@@ -49,6 +69,7 @@ def execute(path: Path, timeout: int, out: Path | None = None) -> float:
     nb = nbformat.read(path, as_version=4)
     nb.metadata.setdefault("kernelspec", KERNELSPEC)
     nb.metadata.pop("widgets", None)  # stale widget state from an earlier run
+    nb.metadata[EXECUTED] = settings(os.environ)  # the kernel inherits this environment
     for cell in nb.cells:
         cell.metadata.pop("execution", None)  # per-cell timestamps: noise in every diff
     # IPC sockets: local only, and ipykernel 7 does not warn about unencrypted TCP.
@@ -106,11 +127,21 @@ def main(argv=None) -> int:
 
     os.environ.setdefault("ALEXNET_PROFILE", "smoke")
     os.environ.setdefault("PYTHONHASHSEED", "0")
+    stored = os.environ["ALEXNET_PROFILE"] == STORED["ALEXNET_PROFILE"]
+    if stored:
+        os.environ.update(STORED)
+    if stored and not args.notebooks:  # the whole book, as nbval runs it: §6 trains afresh the run §6.1 reads
+        from alexnet_lib.recipe import book_run
+
+        shared = Path(book_run().out)
+        if shared.exists():
+            raise SystemExit(f"execute: {rel(shared)} holds a §6 run from before, which §6 would resume, where the "
+                             f"stored outputs train it afresh: remove it (rm -r {rel(shared)}) and run again.")
     notebooks = args.notebooks or toc_notebooks()
     for nb in notebooks:
         if not nb.exists():
             raise SystemExit(f"execute: no such notebook: {nb}")
-    print(f"execute: {len(notebooks)} notebook(s), ALEXNET_PROFILE={os.environ['ALEXNET_PROFILE']}, "
+    print(f"execute: {len(notebooks)} notebook(s) with {assignments(settings(os.environ))}, "
           f"kernel {sys.executable}", flush=True)
     total = 0.0
     for nb in notebooks:

@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     jobs = [(check, name) for check in checks for name in sets]
     workers = max(2, min(len(jobs), os.cpu_count() or 2))
     print(f"two_cpus: {len(jobs)} runs, {workers} at a time, one thread each: "
-          + "; ".join(f"{name}: {_assignments(v) or 'as it is'}" for name, v in sets.items()), flush=True)
+          + "; ".join(f"{name}: {assignments(v) or 'as it is'}" for name, v in sets.items()), flush=True)
     with tempfile.TemporaryDirectory(prefix="two-cpus-") as tmp, ThreadPoolExecutor(workers) as pool:
         print(f"two_cpus: each run's output, as it comes: {tmp}/<run>/output.log", flush=True)
         futures = {job: pool.submit(run, job[0], sets[job[1]], Path(tmp) / str(i)) for i, job in enumerate(jobs)}
@@ -95,13 +95,13 @@ def main(argv=None) -> int:
     print()
     for check, name in failed:
         print(f"two_cpus: FAILED with {name}; reproduce with\n    "
-              f"{_assignments({**ONE_THREAD, **sets[name]})} {check}")
+              f"{assignments({**ONE_THREAD, **sets[name]})} {check}")
     if not failed:
         print(f"two_cpus: all {len(jobs)} runs passed, with {' and with '.join(sets)}")
     return 1 if failed else 0
 
 
-def _assignments(variables: dict[str, str]) -> str:
+def assignments(variables: dict[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in variables.items())
 
 
