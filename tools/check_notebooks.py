@@ -6,7 +6,10 @@
 `pytest --nbval` compares only cells that have run: a notebook stripped of its outputs "passes"
 while checking nothing. So, per notebook: a kernelspec in the metadata; every non-empty code cell
 has an execution_count and the counts run 1, 2, ..., n in order (one kernel, top to bottom); no
-error output; and widget outputs come with stored widget state (else they are blank on the site).
+error output; widget outputs come with stored widget state (else they are blank on the site); and
+the metadata says it was executed as nbval re-runs it (tools/execute_notebooks.py's `STORED`:
+smoke, one thread, on the CPU): outputs made otherwise (two threads, a GPU, another profile) need
+not hold under nbval.
 Prints one line per notebook; exits 1 if any check fails.
 """
 
@@ -19,10 +22,12 @@ import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from booktoc import rel, toc_notebooks  # noqa: E402
+from execute_notebooks import EXECUTED, STORED  # noqa: E402
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-FIX = "run `make book` (or .venv/bin/python tools/execute_notebooks.py NOTEBOOK) and commit the outputs"
+FIX = ("run `make execute` (or .venv/bin/python tools/execute_notebooks.py NOTEBOOK) under the default smoke "
+       "profile and commit the outputs")
 
 
 def problems(path: Path) -> tuple[list[str], int]:
@@ -33,6 +38,11 @@ def problems(path: Path) -> tuple[list[str], int]:
     found = []
     if not nb.metadata.get("kernelspec", {}).get("name"):
         found.append("no kernelspec in the notebook metadata")
+    executed = nb.metadata.get(EXECUTED)
+    if executed is None:
+        found.append(f"no record of how it was executed (metadata {EXECUTED!r})")
+    elif executed != STORED:
+        found.append(_otherwise(executed))
 
     code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
     counts = [c.get("execution_count") for _, c in code]
@@ -52,6 +62,16 @@ def problems(path: Path) -> tuple[list[str], int]:
     return found, len(code)
 
 
+def _otherwise(executed: dict) -> str:
+    """Where ``executed`` differs from `STORED`, in shell assignments."""
+    names = sorted(name for name in {*executed, *STORED} if executed.get(name) != STORED.get(name))
+
+    def shown(env):
+        return " ".join(f"{name}={env[name]}" if name in env else f"{name} unset" for name in names)
+
+    return f"executed with {shown(executed)}, not as nbval re-runs it ({shown(STORED)})"
+
+
 def _short(items, n=8):
     items = list(items)
     return ", ".join(map(str, items[:n])) + (", ..." if len(items) > n else "")
@@ -68,11 +88,9 @@ def main(argv=None) -> int:
         found, n = problems(path)
         if found:
             failed += 1
-            print(f"FAIL {rel(path)}")
-            for p in found:
-                print(f"     - {p}")
+            print(f"FAIL {rel(path)}: {'; '.join(found)}")
         else:
-            print(f"ok   {rel(path)}: {n} code cells executed 1..{n}, no errors")
+            print(f"ok   {rel(path)}: {n} code cells executed 1..{n} as nbval re-runs them, no errors")
     if failed:
         print(f"check_notebooks: {failed} of {len(notebooks)} notebook(s) failed; {FIX}")
         return 1
