@@ -7,7 +7,6 @@ The runs use the trainer's "mini" net, so each is a real run of the pipeline in 
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
@@ -30,6 +29,7 @@ from alexnet_lib.evaluate import table2
 from alexnet_lib.run_folder import check_store, load_checkpoint, running
 from alexnet_lib.train import main as train_main
 from clis import python_m as cli
+from clis import waiting_on
 
 RUN = ["--model", "mini", "--epochs", "2", "--batch-size", "4", "--epoch-images", "8",
        "--checkpoint-every", "1", "--lr", "0.01", "--workers", "0", "--no-progress"]
@@ -253,26 +253,20 @@ def test_sigint_ends_training_in_one_line(tiny_store, tmp_path):
 
 
 def test_sigint_ends_a_prepare_in_one_line_and_the_same_command_continues(tiny_standin, tmp_path):
-    """Ctrl-C while one worker waits for an image that never comes (a named pipe in the source) and
-    the other has finished chunks: so the prepare is always interrupted, never done first."""
+    """Ctrl-C while one worker waits for an image that never comes and the other has finished chunks:
+    so the prepare is always interrupted, never done first."""
     source, out = tmp_path / "source", tmp_path / "store"
     shutil.copytree(tiny_standin / "imagenet", source)
-    waits = sorted((source / "train").rglob("*.JPEG"))[0]  # in the first chunk
-    image = waits.read_bytes()
-    waits.unlink()
-    os.mkfifo(waits)  # opening it waits for a writer, which never comes
     args = ["--source", source, "--out", out, "--workers", "2", "--chunk-size", "2"]
-    process = cli("alexnet_lib.data.prepare", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        wait_for(lambda: any((out / WORK / "train").glob("*.pt")) or process.poll() is not None)
-        assert process.poll() is None, process.communicate()
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:  # the test failed before its Ctrl-C: end the prepare and its worker
-            process.kill()
-            with contextlib.suppress(OSError):
-                os.close(os.open(waits, os.O_WRONLY | os.O_NONBLOCK))
+    with waiting_on(sorted((source / "train").rglob("*.JPEG"))[0]):  # in the first chunk
+        process = cli("alexnet_lib.data.prepare", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_for(lambda: any((out / WORK / "train").glob("*.pt")) or process.poll() is not None)
+            assert process.poll() is None, process.communicate()
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=120)
+        finally:
+            process.kill()  # if the test failed before its Ctrl-C
     lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("prepare ")]
     assert process.returncode == 1 and "Traceback" not in stderr and lines == [
         "interrupted: run the same command again to continue where it stopped."], stderr
@@ -285,8 +279,6 @@ def test_sigint_ends_a_prepare_in_one_line_and_the_same_command_continues(tiny_s
         done[shard] = shard.stat().st_ino
     assert 1 <= len(done) < 15  # 10 train and 5 val chunks; the first never ends
 
-    waits.unlink()
-    waits.write_bytes(image)
     again = cli("alexnet_lib.data.prepare", *args)
     assert again.returncode == 0, again.stderr
     assert {shard: shard.stat().st_ino for shard in done} == done  # the finished chunks were not redone
