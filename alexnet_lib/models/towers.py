@@ -29,7 +29,7 @@ class TwoTowerAlexNet(nn.Module):
     halves of fc6 are gathered onto both devices before fc7. fc8 (1000 units, 7% of the
     parameters) runs whole on the first device, which gathers fc7 and returns the logits: our
     simplification.
-    Every exchange is one `torch.Tensor.to` per part, in `_on_every_device`.
+    Every exchange is one `torch.Tensor.to` per part, in `on_every_device`.
 
     With one device, pass it twice: ``TwoTowerAlexNet(("cuda", "cuda"))``. The net computes the
     same function as ``AlexNet()``, two groups with LRN within each (`from_grouped` copies the weights
@@ -105,15 +105,15 @@ class TwoTowerAlexNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         towers = [convs(x.to(d)) for convs, d in zip(self.conv1_2, self.devices)]
-        towers = _on_every_device(towers, self.devices)  # exchange 1: conv3 sees all conv2 maps
+        towers = on_every_device(towers, self.devices)  # exchange 1: conv3 sees all conv2 maps
         towers = [convs(t).flatten(1) for convs, t in zip(self.conv3_5, towers)]
         if towers[0].shape[1] != 128 * 6 * 6:
             raise AlexNetError(
                 "TwoTowerAlexNet needs 6x6 maps at fc6: feed 224x224 images (the paper's crops)."
             )
-        halves = [fc(t) for fc, t in zip(self.fc6, _on_every_device(towers, self.devices))]
-        halves = [fc(h) for fc, h in zip(self.fc7, _on_every_device(halves, self.devices))]
-        return self.fc8(_on_every_device(halves, self.devices[:1])[0])
+        halves = [fc(t) for fc, t in zip(self.fc6, on_every_device(towers, self.devices))]
+        halves = [fc(h) for fc, h in zip(self.fc7, on_every_device(halves, self.devices))]
+        return self.fc8(on_every_device(halves, self.devices[:1])[0])
 
     @classmethod
     def from_grouped(
@@ -146,7 +146,7 @@ class TwoTowerAlexNet(nn.Module):
         return towers
 
 
-def _on_every_device(
+def on_every_device(
     parts: list[torch.Tensor], devices: Sequence[torch.device]
 ) -> list[torch.Tensor]:
     """Paper §3.2: the GPUs communicate. Every device gets all parts, joined along the features."""
