@@ -16,8 +16,8 @@ there is a GPU, hash seed 0; another thread count moves a float32 training run's
 than a cell's stated tolerance. Under another profile it runs with the environment's threads and
 GPU. Each notebook's metadata records the settings it ran with (`EXECUTED`), and
 tools/check_notebooks.py fails a committed notebook that was not executed the `STORED` way. The
-whole book under smoke starts only without a §6 run from before (`book_run`): as under nbval, §6
-trains it and §6.1 reads it.
+whole book under smoke starts without a §6 run from before (`book_run`): as under nbval, §6
+trains it afresh and §6.1 reads it; an earlier one is moved aside, not lost.
 """
 
 from __future__ import annotations
@@ -135,8 +135,9 @@ def main(argv=None) -> int:
 
         shared = Path(book_run().out)
         if shared.exists():
-            raise SystemExit(f"execute: {rel(shared)} holds a §6 run from before, which §6 would resume, where the "
-                             f"stored outputs train it afresh: remove it (rm -r {rel(shared)}) and run again.")
+            kept = shared.with_name(f"{shared.name}.{time.strftime('%Y%m%d-%H%M%S')}")
+            shared.rename(kept)
+            print(f"execute: moved the §6 run from before to {rel(kept)}: §6 trains it afresh, as the stored outputs do")
     notebooks = args.notebooks or toc_notebooks()
     for nb in notebooks:
         if not nb.exists():
