@@ -23,7 +23,7 @@ export PYTHONHASHSEED := 0
 
 # This machine's pip.conf makes pip warn that some of its keys "are ignored"; drop that noise.
 PIP_FILTER := sed -u '/is ignored/d'
-header = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
+header = @printf '\n\033[1m==> %s\033[0m  (%s)\n' "$(1)" "$$(date +%T)"
 
 .PHONY: help install sysdeps data vendor execute book site results dry-run test clean
 
