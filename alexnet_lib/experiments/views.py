@@ -79,6 +79,63 @@ def summarise(config: dict, done: list) -> dict:
     return out
 
 
+ARMS = {"centre": ("centre patch only", "C0"), "crops+flips": ("random crops + flips", "C1")}
+
+
+def _final(result: dict, augment: str, key: str) -> list[float]:
+    """``key``'s last value in each run of ``augment``, in the order of the seeds."""
+    runs = sorted((u for u in result["units"] if u["unit"]["augment"] == augment), key=lambda u: u["unit"]["seed"])
+    return [u[key][-1] for u in runs]
+
+
+def figure(result: dict):
+    """Left: each run's error per epoch, on its training batches (dotted), on the test set's centre
+    view (solid) and on the ten-view average (dashed), one line per arm and seed. Right: the claims'
+    three paired differences, one dot per seed, their mean and Student-t 95% interval (the bar)."""
+    import matplotlib.pyplot as plt
+
+    config, m = result["config"], result["metrics"]
+    fig, (curves, diffs) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    for unit in result["units"]:
+        name, color = ARMS[unit["unit"]["augment"]]
+        first = unit["unit"]["seed"] == config["seeds"][0]
+        epochs = range(1, len(unit["one_view"]) + 1)
+        for key, style, what in (("train_error", ":", "training"), ("one_view", "-", "test, centre view"),
+                                 ("ten_views", "--", "test, 10 views")):
+            curves.plot(epochs, [100 * e for e in unit[key]], style, color=color, lw=1, ms=3,
+                        marker="o" if key == "one_view" else None, label=f"{name}: {what}" if first else None)
+    highest = max(100 * e for u in result["units"] for k in ("train_error", "one_view", "ten_views") for e in u[k])
+    curves.set(xlabel="epoch", ylabel="top-1 error (%)", xticks=list(epochs), ylim=(0, 1.45 * highest))
+    curves.legend(fontsize=7, ncol=2, loc="upper right")
+
+    shown = [  # label, minuend and subtrahend as (arm, curve), the summary's difference
+        ("crops + flips - centre only\n(centre view)", ("crops+flips", "one_view"), ("centre", "one_view"),
+         m["augment_minus_centre"]),
+        ("10 views - 1, crops + flips", ("crops+flips", "ten_views"), ("crops+flips", "one_view"),
+         m["crops+flips"]["ten_minus_one"]),
+        ("10 views - 1, centre only", ("centre", "ten_views"), ("centre", "one_view"), m["centre"]["ten_minus_one"])]
+    for y, (label, a, b, d) in enumerate(shown):
+        per_seed = [100 * (x - z) for x, z in zip(_final(result, *a), _final(result, *b))]
+        diffs.plot(per_seed, [y] * len(per_seed), "o", color="grey", ms=4)
+        if d["interval"] is not None:
+            diffs.plot([100 * x for x in d["interval"]], [y, y], color="k", lw=2)
+        diffs.plot(100 * d["diff"], y, "D", color="k", ms=6)
+        diffs.annotate(d["verdict"], (100 * d["diff"], y), xytext=(0, 7), textcoords="offset points", ha="center",
+                       fontsize=7)
+    diffs.axvline(0, color="grey", lw=0.8)
+    diffs.set_yticks(range(len(shown)), [s[0] for s in shown], fontsize=8)
+    diffs.set(ylim=(len(shown) - 0.5, -0.7), xlabel="difference in test top-1 error (points)")
+    diffs.margins(x=0.3)
+    n = len(config["seeds"])
+    diffs.set_title(f"per seed (grey); mean and Student-t 95% interval, n = {n}" if n > 1 else
+                    "one seed: no interval", fontsize=8)
+    fig.suptitle(f"§4.1 in miniature: CifarNet on {result['data']['name'].split(' (')[0]}, "
+                 f"{result['data']['train_images']:,} training images, {config['epochs']} epochs, "
+                 f"{n} seed{'s' if n > 1 else ''} per arm", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def rows(m: dict) -> list[Row]:
     """Its lines of the claims page."""
     return [("training on random crops and flips lowers the error", "\"substantial overfitting\" without",
@@ -102,4 +159,5 @@ EXPERIMENT = Experiment(
     run_unit=run_unit,
     summarise=summarise,
     rows=rows,
+    figure=figure,
 )
