@@ -85,6 +85,64 @@ def summarise(config: dict, done: list) -> dict:
     return out
 
 
+SCALES = {"unit": ("unit-variance inputs", "--", "unit\nvariance"), "raw": ("raw pixels - mean (2012)", "-", "raw\npixels")}
+PAPER_CIFAR10 = (0.13, 0.11)  # §3.3: test error without and with LRN
+
+
+def _final(result: dict, scale: str, lrn: bool) -> list[float]:
+    """The last test error of each run of ``scale`` with or without LRN, in the order of the seeds."""
+    runs = sorted((u for u in result["units"] if u["unit"]["scale"] == scale and u["unit"]["lrn"] == lrn),
+                  key=lambda u: u["unit"]["seed"])
+    return [u["test_error"][-1] for u in runs]
+
+
+def figure(result: dict):
+    """Left: each run's test error per epoch; middle: the share of conv1's and conv2's units that LRN
+    divides by more than 1% beyond k^beta (in a net without LRN: would divide); one line per input
+    scale (line style), with or without LRN (colour) and seed. Right: with minus without, one dot per
+    seed, their mean and Student-t 95% interval (the bar), beside the paper's CIFAR-10 difference."""
+    import matplotlib.pyplot as plt
+
+    config, m = result["config"], result["metrics"]
+    fig, (error, share, diffs) = plt.subplots(1, 3, figsize=(13, 3.8), gridspec_kw={"width_ratios": [3, 3, 2]})
+    for unit in result["units"]:
+        scale, lrn, seed = unit["unit"]["scale"], unit["unit"]["lrn"], unit["unit"]["seed"]
+        words, style, _ = SCALES[scale]
+        kw = dict(ls=style, color="C1" if lrn else "C0", lw=1, marker="o", ms=2.5,
+                  label=f"{words}, {'with' if lrn else 'without'} LRN" if seed == config["seeds"][0] else None)
+        epochs = range(1, len(unit["test_error"]) + 1)
+        error.plot(epochs, [100 * e for e in unit["test_error"]], **kw)
+        share.plot(epochs, [100 * c for c in unit["competing"]], **kw)
+    error.set(xlabel="epoch", ylabel="test error (%)", xticks=list(epochs))
+    share.set(xlabel="epoch", ylabel="units divided >1% beyond $k^\\beta$ (%)", xticks=list(epochs), ylim=(-3, 103))
+    error.legend(fontsize=7)
+
+    for y, scale in enumerate(m):
+        d = m[scale]["with_minus_without"]
+        per_seed = [100 * (a - b) for a, b in zip(_final(result, scale, True), _final(result, scale, False))]
+        diffs.plot(per_seed, [y] * len(per_seed), "o", color="grey", ms=4)
+        if d["interval"] is not None:
+            diffs.plot([100 * x for x in d["interval"]], [y, y], color="k", lw=2)
+        diffs.plot(100 * d["diff"], y, "D", color="k", ms=6)
+        diffs.annotate(d["verdict"], (100 * d["diff"], y), xytext=(0, 7), textcoords="offset points", ha="center",
+                       fontsize=7)
+    diffs.axvline(0, color="grey", lw=0.8)
+    diffs.axvline(100 * (PAPER_CIFAR10[1] - PAPER_CIFAR10[0]), color="C3", ls=":", lw=1.2,
+                  label="the paper, CIFAR-10")
+    diffs.set_yticks(range(len(m)), [SCALES[s][2] for s in m], fontsize=8)
+    diffs.set(ylim=(len(m) - 0.5, -0.7), xlabel="with - without LRN (points of test error)")
+    diffs.margins(x=0.3)
+    diffs.legend(fontsize=7, loc="lower right")
+    n = len(config["seeds"])
+    diffs.set_title(f"per seed (grey); mean and\nStudent-t 95% interval, n = {n}" if n > 1 else
+                    "one seed: no interval", fontsize=8)
+    fig.suptitle(f"§3.3 in miniature: CifarNet with and without LRN on {result['data']['name'].split(' (')[0]}, "
+                 f"{result['data']['train_images']:,} training images, {config['epochs']} epochs, {n} seeds",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def rows(m: dict) -> list[Row]:
     """Its lines of the claims page."""
     words = {"unit": "unit-variance inputs", "raw": "the 2012 code's raw pixels"}
@@ -106,4 +164,5 @@ EXPERIMENT = Experiment(
     run_unit=run_unit,
     summarise=summarise,
     rows=rows,
+    figure=figure,
 )
