@@ -74,6 +74,50 @@ def summarise(config: dict, done: list) -> dict:
     return out
 
 
+def figure(result: dict):
+    """Left: every run's held-out against training error after each epoch (training error falls to
+    the right), with the training error at which the runs are compared. Right: per seed, overlapping
+    minus plain for the three comparisons of `summarise`, with their mean, Student-t 95% interval
+    and verdict."""
+    import textwrap
+
+    import matplotlib.pyplot as plt
+
+    config, m = result["config"], result["metrics"]
+    runs = {(u["unit"]["z"], u["unit"]["seed"]): u for u in result["units"]}
+    fig, (curves, diffs) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [5, 4]})
+    for (z, seed), u in runs.items():
+        label = f"z={z}, s=2 ({'overlapping' if z == 3 else 'plain'})" if seed == config["seeds"][0] else None
+        curves.plot([100 * e for e in u["train_error"]], [100 * e for e in u["test_error"]], "-o" if z == 3 else "--s",
+                    ms=2.5, lw=0.8, color="C0" if z == 3 else "C3", label=label)
+    curves.axvline(100 * m["level"], color="grey", lw=0.8, ls=":", label=f"equal training error, {pct(m['level'])}")
+    curves.invert_xaxis()
+    curves.set(xlabel="training error (%, eval mode), falling as training goes", ylabel="held-out error (%)")
+    curves.legend(fontsize=8)
+    compared = {"test_error_diff": ("held-out error,\nlast epoch", lambda u: u["test_error"][-1]),
+                "gap_diff": ("gap: held-out -\ntraining error", lambda u: u["test_error"][-1] - u["train_error"][-1]),
+                "at_level_diff": (f"held-out error at\n{pct(m['level'])} training",
+                                  lambda u: test_error_at(u, m["level"]))}
+    for x, (key, (what, value)) in enumerate(compared.items()):
+        pairs = [(value(runs[3, s]), value(runs[2, s])) for s in config["seeds"]]
+        seeds = [100 * (a - b) for a, b in pairs if a is not None and b is not None]
+        diffs.plot([x - 0.15] * len(seeds), seeds, "o", ms=4, color="C0", alpha=0.6)
+        d = m[key]
+        low, high = d["interval"] or (d["diff"], d["diff"])
+        diffs.errorbar(x + 0.15, 100 * d["diff"], yerr=[[100 * (d["diff"] - low)], [100 * (high - d["diff"])]],
+                       fmt="D", ms=5, color="k", capsize=4)
+    diffs.axhline(0, color="grey", lw=0.8)
+    diffs.margins(y=0.1)
+    diffs.set_xticks(range(len(compared)), [f"{what}\n{textwrap.fill(m[key]['verdict'], 16)}"
+                                            for key, (what, _) in compared.items()], fontsize=7)
+    diffs.set(ylabel="overlapping - plain (points)", xlim=(-0.5, len(compared) - 0.5))
+    diffs.set_title(f"dots: one seed each; diamond: their mean,\n{m['gap_diff']['kind']}", fontsize=8)
+    fig.suptitle(f"CifarNet with overlapping (z=3) or plain (z=2) pools on {config['dataset']}: {config['n_train']:,} "
+                 f"training images, {config['epochs']} epochs, {len(config['seeds'])} seeds", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def rows(m: dict) -> list[Row]:
     """Its lines of the claims page."""
     return [("overlapping pools lower the error", "-0.4% top-1 (ImageNet)",
@@ -96,4 +140,5 @@ EXPERIMENT = Experiment(
     run_unit=run_unit,
     summarise=summarise,
     rows=rows,
+    figure=figure,
 )
