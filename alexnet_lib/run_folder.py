@@ -126,6 +126,15 @@ def write_csv(path: Path, history: list[dict]) -> None:
     write_atomic(path, write, mode="w")
 
 
+def read_csv(path: Path) -> list[dict]:
+    """A run's ``log.csv`` as `write_csv` wrote it, one dict per epoch, numbers as floats and epochs
+    as ints; [] before the first epoch ends. How a run that another process trains is followed."""
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="") as file:
+        return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()} for row in csv.DictReader(file)]
+
+
 def tensorboard(out: Path, step: int):
     """A TensorBoard writer, or None; ``step``: the step of the checkpoint the run continues from.
 
