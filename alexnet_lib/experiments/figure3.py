@@ -179,6 +179,27 @@ def rows(m: dict) -> list[Row]:
              "every run", f"colourfulness tower 1 vs 2, {colour}", m["split_verdict"])]
 
 
+def figure(result: dict):
+    """The three measures of conv1 over training, per seed (colour) and tower (solid: tower 1,
+    dashed: tower 2), against the ICA reference's mean (grey)."""
+    import matplotlib.pyplot as plt
+
+    measures = ("smoothness", "orientedness", "colourfulness")
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.2))
+    for unit in [u for u in result["units"] if u["unit"].get("reference") != "ica"]:  # the trained nets
+        seed = unit["unit"]["seed"]
+        for ax, k in zip(axes, measures):
+            for tower, ls in ((0, "-"), (1, "--")):
+                ax.plot(unit["step"], [v[tower] for v in unit[k]], ls, color=f"C{seed}",
+                        label=f"seed {seed}, tower {tower + 1}")
+    for ax, k in zip(axes, measures):
+        ax.axhline(sum(result["metrics"]["ica"][k]) / 2, color="grey", lw=0.8, ls=":", label="ICA reference")
+        ax.set(xlabel=f"training step (batches of {result['config']['batch']})", title=k)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 EXPERIMENT = Experiment(
     name="figure3",
     section="§6.1",
@@ -191,4 +212,5 @@ EXPERIMENT = Experiment(
     run_unit=run_unit,
     summarise=summarise,
     rows=rows,
+    figure=figure,
 )

@@ -128,6 +128,30 @@ def rows(m: dict) -> list[Row]:
              points(d, digits=2), d["verdict"])]
 
 
+def figure(result: dict):
+    """The run's errors per epoch: the training error (on the augmented crops, dropout on) and the
+    centre view's test top-1 and top-5, which the schedule watches; a dotted line after each epoch
+    at whose end the rate was divided by 10."""
+    import matplotlib.pyplot as plt
+
+    m, run, data = result["metrics"], result["units"][0], result["data"]
+    epochs = range(1, m["epochs"] + 1)
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    for key, style, label in (("train_error", ":", "training error (augmented crops, dropout on)"),
+                              ("test_top1", "-", "test top-1 (1 view)"), ("test_top5", "--", "test top-5 (1 view)")):
+        ax.plot(epochs, [100 * e for e in run[key]], style, marker="o", ms=3, label=label)
+    for epoch in m["drop_epochs"]:
+        if epoch < m["epochs"]:  # a division after the last epoch changed nothing
+            ax.axvline(epoch + 0.5, color="grey", lw=0.8, ls=":")
+    ax.set(xlabel="epoch (dotted verticals: learning rate divided by 10)", ylabel="error (%)", ylim=(0, None))
+    ax.legend(fontsize=8)
+    trained = f"{m['epochs']} epoch{'s' if m['epochs'] > 1 else ''}"
+    ax.set_title(f"§6's recipe ({result['size']} size) on {data['name'].split(' (')[0]} "
+                 f"({data['train_images']:,} training images), {trained}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 EXPERIMENT = Experiment(
     name="table2",
     section="§6",
@@ -140,4 +164,5 @@ EXPERIMENT = Experiment(
     run_unit=run_unit,
     summarise=summarise,
     rows=rows,
+    figure=figure,
 )
