@@ -91,6 +91,38 @@ def rows(m: dict) -> list[Row]:
              f"without: {points(m['decay_minus_none'])}", m["decay_minus_none"]["verdict"])]
 
 
+NAMES = {"paper": "§5 as printed", "2012-code": "2012 code", "caffe": "Caffe replica", "pytorch": "PyTorch default",
+         "he": "He"}
+
+
+def figure(result: dict):
+    """The training error over each ``record_every`` batches against steps: one line per init and
+    seed (weight decay on), He's without weight decay dashed; chance (90%) and the ``left_at`` line."""
+    import matplotlib.pyplot as plt
+
+    config, m = result["config"], result["metrics"]
+    fig, ax = plt.subplots(figsize=(8.5, 3.8))
+    for unit in result["units"]:
+        init, decay, seed = unit["unit"]["init"], unit["unit"]["decay"], unit["unit"]["seed"]
+        steps, errors = zip(*unit["steps"])
+        label = (NAMES[init] + ("" if decay else ", no weight decay")) if seed == config["seeds"][0] else None
+        ax.plot(steps, [100 * e for e in errors], color=f"C{list(INITS).index(init)}", lw=0.9,
+                ls="-" if decay else "--", label=label)
+    ax.axhline(90, color="grey", lw=0.8, ls=":", label="chance (90%, ten classes)")
+    ax.axhline(100 * config["left_at"], color="black", lw=0.6, label=f"left the plateau ({config['left_at']:.0%})")
+    ax.set(xlabel=f"step (batches of {config['batch']})", ylim=(0, 100),
+           ylabel=f"training error (%), last {config['record_every']} batches")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize=7, ncol=2)
+    left = sum(s is not None for s in m["paper"]["left_at_step"])
+    seeds = len(config["seeds"])
+    ax.set_title(f"§5: SmallAlexNet from five inits, {config['n_train']:,} {config['dataset']} images, "
+                 f"{seeds} seed{'s' if seeds > 1 else ''} each; the paper's init left the plateau in {left} of {seeds}",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 EXPERIMENT = Experiment(
     name="inits",
     section="§5",
@@ -103,4 +135,5 @@ EXPERIMENT = Experiment(
     run_unit=run_unit,
     summarise=summarise,
     rows=rows,
+    figure=figure,
 )
