@@ -304,3 +304,14 @@ def test_remove_conv_with_another_model_is_one_clear_error():
     config = make_config(profile="smoke", model="one-gpu", remove_conv="conv3")
     with pytest.raises(AlexNetError, match="--model paper"):
         build_model(config, 10, torch.device("cpu"))
+
+
+def test_the_log_reads_back_as_written(tmp_path):
+    """`read_csv` is `write_csv` undone: epochs as ints, the rest as floats; no log yet: no rows."""
+    from alexnet_lib.run_folder import LOG_COLUMNS, read_csv, write_csv
+
+    rows = [{c: (e + 1 if c == "epoch" else 0.25 * e + i / 8) for i, c in enumerate(LOG_COLUMNS)} for e in range(3)]
+    assert read_csv(tmp_path / "log.csv") == []
+    write_csv(tmp_path / "log.csv", [{**r, "not a column": 1} for r in rows])
+    back = read_csv(tmp_path / "log.csv")
+    assert back == rows and all(type(r["epoch"]) is int for r in back)
