@@ -140,6 +140,64 @@ def summarise(config: dict, done: list) -> dict:
     return out
 
 
+START = {"pytorch": "PyTorch's init, unit-variance inputs", "2012": "the 2012 code's init, raw pixels"}
+STYLES = {"relu": dict(color="tab:blue", ls="-"), "tanh": dict(color="tab:red", ls="--")}
+FIRST = {"reproduced": "ReLU first in every seed", "contradicted": "tanh first in every seed",
+         "not resolved at this size": "neither net first in every seed"}
+
+
+def figure(result: dict):
+    """Figure 1 as the runs drew it: for each start, the training error (over the last
+    ``record_every`` batches) against epochs, ReLU solid and tanh dashed, each net's fastest rate
+    bold (every seed) and the sweep's other rates faint, the threshold in black; right, tanh's
+    epochs over ReLU's at each of ``thresholds`` (the sweep's seed, each net at its fastest rate
+    for that threshold; no point where a net never got there), against the paper's 6."""
+    import matplotlib.pyplot as plt
+
+    config, m = result["config"], result["metrics"]
+    per_epoch = math.ceil(config["n_train"] / config["batch"])  # as `epochs_to` counts them
+    seeds = f"{len(config['seeds'])} seed{'s' if len(config['seeds']) > 1 else ''}"
+    fig, axes = plt.subplots(1, len(m["variants"]) + 1, figsize=(4.2 * (len(m["variants"]) + 1), 3.8))
+    for ax, (variant, v) in zip(axes, m["variants"].items()):
+        for activation in ACTIVATIONS:
+            labelled = set()
+            for unit in result["units"]:
+                u = unit["unit"]
+                if (u["variant"], u["activation"]) != (variant, activation):
+                    continue
+                bold = u["lr"] == v[activation]["lr"]
+                label = f"{activation}, lr {u['lr']:g} (fastest), {seeds}" if bold else f"{activation}, other rates"
+                steps, errors = zip(*unit["steps"])
+                ax.plot([s / per_epoch for s in steps], errors, lw=1.2 if bold else 0.7, alpha=1 if bold else 0.3,
+                        label=None if label in labelled else label, **STYLES[activation])
+                labelled.add(label)
+        ax.axhline(m["threshold"], color="black", lw=0.8)
+        ax.set(title=f"{START[variant]}:\n{FIRST[v['verdict']]}", xlabel="epochs",
+               ylabel=f"training error (last {config['record_every']} batches)", ylim=(0, 0.9))
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=7)
+    ratio_ax = axes[-1]
+    for variant, v in m["variants"].items():
+        points = [(100 * t, v["across_thresholds"][f"{t:g}"]["ratio"]) for t in config["thresholds"]]
+        ratio_ax.plot(*zip(*[(t, r) for t, r in points if r is not None]), "o-", label=START[variant].split(",")[0])
+    ratio_ax.axhline(1, color="grey", lw=0.8, ls=":")
+    ratio_ax.axhline(6, color="black", lw=0.8, ls="--", label="the paper: 6 (25%, CIFAR-10)")
+    ratio_ax.axvline(100 * m["threshold"], color="black", lw=0.8)
+    ratio_ax.set(yscale="log", ylim=(0.2, 10), xlabel="threshold (% training error)",
+                 ylabel=f"tanh's epochs / ReLU's (seed {config['seeds'][0]})",
+                 title="above 1: ReLU first; black line: the threshold")
+    ratio_ax.set_yticks([0.25, 0.5, 1, 2, 4, 8], ["0.25", "0.5", "1", "2", "4", "8"])
+    ratio_ax.minorticks_off()
+    ratio_ax.invert_xaxis()
+    ratio_ax.title.set_fontsize(9)
+    ratio_ax.legend(fontsize=7)
+    data = result["data"]
+    fig.suptitle(f"Figure 1 on {data['train_images']:,} {data['name'].split(' (')[0]} training images: CifarNet with "
+                 f"ReLU (solid) or tanh (dashed), threshold {m['threshold']:.0%}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def rows(m: dict) -> list[Row]:
     """Its lines of the claims page."""
     rows = []
@@ -167,4 +225,5 @@ EXPERIMENT = Experiment(
     run_unit=run_unit,
     summarise=summarise,
     rows=rows,
+    figure=figure,
 )
