@@ -56,6 +56,49 @@ def summarise(config: dict, done: list) -> dict:
             "removed_minus_all": difference(final[config["removed"]], final[None], paper_sign=1, paired=True)}
 
 
+def figure(result: dict):
+    """Left: every run's held-out error after each epoch, the whole net solid and the net without
+    the removed layer dashed, one colour per seed. Right: per seed, the final test error without the
+    layer minus with it, their mean with its paired Student-t 95% interval, and the paper's +2."""
+    import matplotlib.pyplot as plt
+
+    config, m = result["config"], result["metrics"]
+    removed, d = config["removed"], m["removed_minus_all"]
+    final = {(u["unit"]["removed"], u["unit"]["seed"]): u["test_error"][-1] for u in result["units"]}
+    fig, (curves, diffs) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+    for unit in result["units"]:
+        seed, gone = unit["unit"]["seed"], unit["unit"]["removed"]
+        epochs = range(1, len(unit["test_error"]) + 1)
+        curves.plot(epochs, [100 * e for e in unit["test_error"]], "--" if gone else "-", marker="o", ms=3,
+                    color=f"C{config['seeds'].index(seed)}", label=None if gone else f"seed {seed}")
+    curves.axvline(config["epochs"][0] + 0.5, color="grey", lw=0.8, ls=":")
+    curves.set(xlabel=f"epoch (lr {config['lr']:g}, then {config['lr'] / 10:g} after the dotted line)",
+               ylabel="held-out top-1 error (%)",
+               title=f"all five conv layers (solid) and without {removed} (dashed)")
+    curves.set_xticks(range(1, sum(config["epochs"]) + 1))
+    curves.title.set_fontsize(9)
+    curves.legend(fontsize=7)
+    per_seed = [100 * (final[removed, s] - final[None, s]) for s in config["seeds"]]
+    diffs.scatter(range(len(per_seed)), per_seed, color=[f"C{i}" for i in range(len(per_seed))], zorder=3)
+    x = len(per_seed) + 0.5
+    if d["interval"] is not None:
+        low, high = (100 * b for b in d["interval"])
+        diffs.errorbar(x, 100 * d["diff"], yerr=[[100 * d["diff"] - low], [high - 100 * d["diff"]]], fmt="o",
+                       color="black", capsize=4)
+    else:
+        diffs.plot(x, 100 * d["diff"], "o", color="black")
+    diffs.axhline(0, color="grey", lw=0.8)
+    diffs.axhline(2, color="black", lw=0.8, ls="--", label="the paper: about +2 (ImageNet)")
+    diffs.set_xticks([*range(len(per_seed)), x], [*(f"seed {s}" for s in config["seeds"]), "mean"], fontsize=7)
+    diffs.set(ylabel=f"without {removed} minus all five (points)", title=f"{d['kind']}: {d['verdict']}")
+    diffs.title.set_fontsize(9)
+    diffs.legend(fontsize=7)
+    fig.suptitle(f"§7 on {result['data']['train_images']:,} {result['data']['name'].split(' (')[0]} training images: "
+                 f"SmallAlexNet with and without {removed}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def rows(m: dict) -> list[Row]:
     """Its lines of the claims page."""
     return [(f"removing a middle conv layer ({m['removed']['layer']}) costs top-1", "about +2% top-1",
@@ -75,4 +118,5 @@ EXPERIMENT = Experiment(
     run_unit=run_unit,
     summarise=summarise,
     rows=rows,
+    figure=figure,
 )
