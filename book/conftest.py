@@ -30,8 +30,9 @@ import pytest
 
 TOLERANCE_KEY = "nbval-tolerance"
 # A number: optional sign, digits, optional decimals and exponent, optional percent sign.
-# e.g. 0.294, -3.5, 1.3e-03, 83.0%, 69%, 7 (not the digits inside a word or a name such as fc7).
-NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.(\d+))?(?:[eE]([-+]?\d+))?(%?)(?![\w.])")
+# e.g. 0.294, -3.5, 1.3e-03, 83.0%, 69%, 7, a ratio 0.75x (not the digits inside a word or a name such as
+# fc7 or 3x3).
+NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.(\d+))?(?:[eE]([-+]?\d+))?(%?)(?=x\b|(?![\w.]))")
 EXPECTED_TIME = re.compile(r"^expected: about .*\n", re.MULTILINE)
 
 

@@ -11,7 +11,8 @@ book_conftest = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(book_conftest)
 within = book_conftest.within_tolerance
 
-STORED = "relu    0.03  0.837 0.600 0.294\nval top-1 83.0%, top-5 25%, loss 1.3e-03 after 7 epochs on x86_64\n"
+STORED = ("relu    0.03  0.837 0.600 0.294\nval top-1 83.0%, top-5 25%, loss 1.3e-03 after 7 epochs on x86_64\n"
+          "tanh needs 0.75x ReLU's epochs; 3x3 kernels, 1x28x28 images\n")
 
 
 @pytest.mark.parametrize("fresh", [
@@ -20,6 +21,7 @@ STORED = "relu    0.03  0.837 0.600 0.294\nval top-1 83.0%, top-5 25%, loss 1.3e
     STORED.replace("83.0%", "82.7%"),
     STORED.replace("1.3e-03", "1.6e-03"),  # the mantissa's last digit
     STORED.replace("25%", "22%"),  # a whole percentage is measured too
+    STORED.replace("0.75x", "0.77x"),  # a ratio
 ])
 def test_numbers_within_three_units_of_their_last_digit_match(fresh):
     assert within(STORED, fresh, last_digit=3)
@@ -35,6 +37,9 @@ def test_numbers_within_three_units_of_their_last_digit_match(fresh):
     STORED.replace(" 0.294", ""),  # a number missing
     STORED.replace("25%", "25.0%"),
     STORED.replace("x86_64", "x86_65"),  # digits inside a word are words
+    STORED.replace("3x3", "5x5"),  # a shape is words
+    STORED.replace("1x28x28", "1x32x32"),
+    STORED.replace("0.75x", "0.85x"),  # 10 units
 ])
 def test_anything_else_does_not_match(fresh):
     assert not within(STORED, fresh, last_digit=3)
