@@ -253,7 +253,7 @@ def test_the_committed_claims_page_is_what_the_stored_results_give():
 def test_the_registry_holds_every_experiment_in_the_papers_order_and_the_dry_run_knows_their_sizes(monkeypatch):
     experiments = registry()
     modules = {p.stem for p in Path(runner.__file__).parent.glob("*.py")} - {
-        "__init__", "__main__", "claims", "datasets", "record", "registry", "runner", "show", "summary"}
+        "__init__", "__main__", "claims", "datasets", "plots", "record", "registry", "runner", "show", "summary"}
     assert set(experiments) == modules  # every experiment module is registered, nothing else
     sections = [tuple(int(n) for n in e.section.lstrip("§").split("-")[0].split(".")) for e in experiments.values()]
     assert sections == sorted(sections)

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..dropout import PaperDropout
 from .datasets import load_small, train_with_both_errors
+from .plots import paired_differences
 from .registry import Experiment, Row
 from .summary import difference, pct, points, seed_stats
 
@@ -92,8 +93,6 @@ def figure(result: dict):
     for the gap and the held-out error after the last epoch, with their mean, Student-t 95%
     interval and verdict. Right: per seed, the epochs to converge with dropout against without,
     beside the paper's "roughly doubles"."""
-    import textwrap
-
     import matplotlib.pyplot as plt
 
     config, m = result["config"], result["metrics"]
@@ -114,19 +113,8 @@ def figure(result: dict):
     curves.legend(fontsize=7)
     compared = {"gap_diff": ("gap: held-out -\ntraining error", lambda u: u["test_error"][-1] - u["train_error"][-1]),
                 "test_error_diff": ("held-out error", lambda u: u["test_error"][-1])}
-    for x, (key, (what, value)) in enumerate(compared.items()):
-        seeds = [100 * (value(runs[True, s]) - value(runs[False, s])) for s in config["seeds"]]
-        diffs.plot([x - 0.15] * len(seeds), seeds, "o", ms=4, color="C1", alpha=0.6)
-        d = m[key]
-        low, high = d["interval"] or (d["diff"], d["diff"])
-        diffs.errorbar(x + 0.15, 100 * d["diff"], yerr=[[100 * (d["diff"] - low)], [100 * (high - d["diff"])]],
-                       fmt="D", ms=5, color="k", capsize=4)
-    diffs.axhline(0, color="grey", lw=0.8)
-    diffs.margins(y=0.1)
-    diffs.set_xticks(range(len(compared)), [f"{what}\n{textwrap.fill(m[key]['verdict'], 16)}"
-                                            for key, (what, _) in compared.items()], fontsize=7)
-    diffs.set(ylabel="dropout - none, last epoch (points)", xlim=(-0.5, len(compared) - 0.5))
-    diffs.set_title(f"dots: one seed each; diamond: their mean,\n{m['gap_diff']['kind']}", fontsize=8)
+    paired_differences(diffs, [(what, [value(runs[True, s]) - value(runs[False, s]) for s in config["seeds"]], m[key])
+                               for key, (what, value) in compared.items()], "dropout - none, last epoch (points)", "C1")
     pairs = [(epochs_to_best(runs[False, s]), epochs_to_best(runs[True, s])) for s in config["seeds"]]
     epochs.plot(*zip(*pairs), "o", color="C1", label="one seed")
     top = config["epochs"]

@@ -16,6 +16,7 @@ import torch
 
 from ..models import CifarNet
 from .datasets import load_small, train_with_both_errors
+from .plots import paired_differences
 from .registry import Experiment, Row
 from .summary import difference, pct, points, seed_stats
 
@@ -79,8 +80,6 @@ def figure(result: dict):
     the right), with the training error at which the runs are compared. Right: per seed, overlapping
     minus plain for the three comparisons of `summarise`, with their mean, Student-t 95% interval
     and verdict."""
-    import textwrap
-
     import matplotlib.pyplot as plt
 
     config, m = result["config"], result["metrics"]
@@ -98,20 +97,10 @@ def figure(result: dict):
                 "gap_diff": ("gap: held-out -\ntraining error", lambda u: u["test_error"][-1] - u["train_error"][-1]),
                 "at_level_diff": (f"held-out error at\n{pct(m['level'])} training",
                                   lambda u: test_error_at(u, m["level"]))}
-    for x, (key, (what, value)) in enumerate(compared.items()):
-        pairs = [(value(runs[3, s]), value(runs[2, s])) for s in config["seeds"]]
-        seeds = [100 * (a - b) for a, b in pairs if a is not None and b is not None]
-        diffs.plot([x - 0.15] * len(seeds), seeds, "o", ms=4, color="C0", alpha=0.6)
-        d = m[key]
-        low, high = d["interval"] or (d["diff"], d["diff"])
-        diffs.errorbar(x + 0.15, 100 * d["diff"], yerr=[[100 * (d["diff"] - low)], [100 * (high - d["diff"])]],
-                       fmt="D", ms=5, color="k", capsize=4)
-    diffs.axhline(0, color="grey", lw=0.8)
-    diffs.margins(y=0.1)
-    diffs.set_xticks(range(len(compared)), [f"{what}\n{textwrap.fill(m[key]['verdict'], 16)}"
-                                            for key, (what, _) in compared.items()], fontsize=7)
-    diffs.set(ylabel="overlapping - plain (points)", xlim=(-0.5, len(compared) - 0.5))
-    diffs.set_title(f"dots: one seed each; diamond: their mean,\n{m['gap_diff']['kind']}", fontsize=8)
+    seeds = {key: [a - b for a, b in ((value(runs[3, s]), value(runs[2, s])) for s in config["seeds"])
+                   if a is not None and b is not None] for key, (_, value) in compared.items()}
+    paired_differences(diffs, [(what, seeds[key], m[key]) for key, (what, _) in compared.items()],
+                       "overlapping - plain (points)")
     fig.suptitle(f"CifarNet with overlapping (z=3) or plain (z=2) pools on {config['dataset']}: {config['n_train']:,} "
                  f"training images, {config['epochs']} epochs, {len(config['seeds'])} seeds", fontsize=10)
     fig.tight_layout()
