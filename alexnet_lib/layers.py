@@ -38,7 +38,7 @@ class LocalResponseNorm(nn.Module):
 
     Speed: the forward pass is the formula; the backward pass is its derivative written out by hand
     (see `_LRNFunction`), which makes fewer passes over memory than autograd would, and the window
-    sums take four passes, the products included (`_window_sums`). On a 2-core CPU a forward +
+    sums take four passes, the products included (`window_sums`). On a 2-core CPU a forward +
     backward is about 6x faster than `torch.nn.LocalResponseNorm` with the same numbers, and LRN's
     share of an AlexNet training step falls from about 40% to a few percent (``benchmarks/lrn.py``).
     On CUDA, ``fused=True`` (default) runs the same formula as one Triton kernel per pass
@@ -90,7 +90,7 @@ def competing(a: torch.Tensor, size: int = 5, alpha: float = 1e-4, beta: float =
     """Paper §3.3's "competition", measured: True for each unit of ``a`` (N x C x H x W, after the
     ReLU) whose denominator (k + alpha * sum a[j]^2) ** beta exceeds a quiet window's k ** beta by
     more than ``margin``. Where it is False, LRN only multiplies by the constant k ** -beta."""
-    return (1 + alpha * _window_sums(a, a, size, 1) / k) ** beta > 1 + margin
+    return (1 + alpha * window_sums(a, a, size, 1) / k) ** beta > 1 + margin
 
 
 def _fused_function(a: torch.Tensor):
@@ -110,7 +110,7 @@ def _fused_function(a: torch.Tensor):
     return None
 
 
-def _window_sums(
+def window_sums(
     u: torch.Tensor, v: torch.Tensor, size: int, groups: int, alpha: float = 1.0, k: float = 0.0
 ) -> torch.Tensor:
     """Paper §3.3: for every channel i, k + alpha * (sum of u * v over channels i - n/2 .. i + n/2).
@@ -164,7 +164,7 @@ class _LRNFunction(torch.autograd.Function):
 
     and a[i] * scale[i] ** (-beta - 1) is b[i] / scale[i]. Windows are symmetric (j is in i's
     window exactly when i is in j's), so the gradient the loss sends to a[j] is again a window sum,
-    computed with the same `_window_sums`::
+    computed with the same `window_sums`::
 
         grad_a[j] = g[j] * scale[j] ** -beta
                     - 2 * alpha * beta * a[j] * (window sum of g * b / scale)[j]
@@ -181,7 +181,7 @@ class _LRNFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a, size, alpha, beta, k, groups):
         x = a.to(torch.promote_types(a.dtype, torch.float32))  # a itself unless a is bf16/fp16
-        scale = _window_sums(x, x, size, groups, alpha, k)  # k + alpha * sum of a ** 2
+        scale = window_sums(x, x, size, groups, alpha, k)  # k + alpha * sum of a ** 2
         # The paper's beta = 3/4: scale ** -0.75 = 1 / sqrt(scale * sqrt(scale)), two square roots
         # instead of a general power (1.8x faster on a CPU; equal to within a rounding).
         scale_pow = scale.sqrt().mul_(scale).rsqrt_() if beta == 0.75 else scale.pow(-beta)
@@ -196,7 +196,7 @@ class _LRNFunction(torch.autograd.Function):
         a, scale_pow, b_over_scale = ctx.saved_tensors
         size, alpha, beta, groups = ctx.constants
         g = grad_b.to(scale_pow.dtype)
-        through_scale = _window_sums(g, b_over_scale, size, groups)  # through the sums
+        through_scale = window_sums(g, b_over_scale, size, groups)  # through the sums
         # g * scale ** -beta (through the numerator a[j]) - 2 * alpha * beta * a * through_scale
         grad_a = (g * scale_pow).addcmul_(through_scale, a, value=-2 * alpha * beta)
         return grad_a.to(a.dtype), None, None, None, None, None
