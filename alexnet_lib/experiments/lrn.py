@@ -17,6 +17,7 @@ from ..layers import competing
 from ..models import CifarNet
 from ..resident import train_resident
 from .datasets import load_small
+from .plots import paired_differences
 from .registry import Experiment, Row
 from .summary import difference, pct, points, seed_stats
 
@@ -85,7 +86,8 @@ def summarise(config: dict, done: list) -> dict:
     return out
 
 
-SCALES = {"unit": ("unit-variance inputs", "--", "unit\nvariance"), "raw": ("raw pixels - mean (2012)", "-", "raw\npixels")}
+SCALES = {"unit": ("unit-variance inputs", "--", "unit variance"),  # legend, line style, short label
+          "raw": ("raw pixels - mean (2012)", "-", "raw pixels")}
 PAPER_CIFAR10 = (0.13, 0.11)  # §3.3: test error without and with LRN
 
 
@@ -99,8 +101,9 @@ def _final(result: dict, scale: str, lrn: bool) -> list[float]:
 def figure(result: dict):
     """Left: each run's test error per epoch; middle: the share of conv1's and conv2's units that LRN
     divides by more than 1% beyond k^beta (in a net without LRN: would divide); one line per input
-    scale (line style), with or without LRN (colour) and seed. Right: with minus without, one dot per
-    seed, their mean and Student-t 95% interval (the bar), beside the paper's CIFAR-10 difference."""
+    scale (line style), with or without LRN (colour) and seed. Right: with minus without per seed,
+    with their mean, Student-t 95% interval and verdict (`plots.paired_differences`), beside the
+    paper's CIFAR-10 difference."""
     import matplotlib.pyplot as plt
 
     config, m = result["config"], result["metrics"]
@@ -117,25 +120,13 @@ def figure(result: dict):
     share.set(xlabel="epoch", ylabel="units divided >1% beyond $k^\\beta$ (%)", xticks=list(epochs), ylim=(-3, 103))
     error.legend(fontsize=7)
 
-    for y, scale in enumerate(m):
-        d = m[scale]["with_minus_without"]
-        per_seed = [100 * (a - b) for a, b in zip(_final(result, scale, True), _final(result, scale, False))]
-        diffs.plot(per_seed, [y] * len(per_seed), "o", color="grey", ms=4)
-        if d["interval"] is not None:
-            diffs.plot([100 * x for x in d["interval"]], [y, y], color="k", lw=2)
-        diffs.plot(100 * d["diff"], y, "D", color="k", ms=6)
-        diffs.annotate(d["verdict"], (100 * d["diff"], y), xytext=(0, 7), textcoords="offset points", ha="center",
-                       fontsize=7)
-    diffs.axvline(0, color="grey", lw=0.8)
-    diffs.axvline(100 * (PAPER_CIFAR10[1] - PAPER_CIFAR10[0]), color="C3", ls=":", lw=1.2,
-                  label="the paper, CIFAR-10")
-    diffs.set_yticks(range(len(m)), [SCALES[s][2] for s in m], fontsize=8)
-    diffs.set(ylim=(len(m) - 0.5, -0.7), xlabel="with - without LRN (points of test error)")
-    diffs.margins(x=0.3)
-    diffs.legend(fontsize=7, loc="lower right")
+    paired_differences(diffs, [(SCALES[scale][2], [a - b for a, b in zip(_final(result, scale, True),
+                                                                         _final(result, scale, False))],
+                                m[scale]["with_minus_without"]) for scale in m],
+                       "with - without LRN (points of test error)")
+    diffs.axhline(100 * (PAPER_CIFAR10[1] - PAPER_CIFAR10[0]), color="C3", ls=":", lw=1.2, label="the paper, CIFAR-10")
+    diffs.legend(fontsize=7, loc="best")
     n = len(config["seeds"])
-    diffs.set_title(f"per seed (grey); mean and\nStudent-t 95% interval, n = {n}" if n > 1 else
-                    "one seed: no interval", fontsize=8)
     fig.suptitle(f"§3.3 in miniature: CifarNet with and without LRN on {result['data']['name'].split(' (')[0]}, "
                  f"{result['data']['train_images']:,} training images, {config['epochs']} epochs, {n} seeds",
                  fontsize=10)

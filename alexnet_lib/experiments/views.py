@@ -19,6 +19,7 @@ from ..evaluate import topk_errors
 from ..models import CifarNet
 from ..resident import train_resident
 from .datasets import load_small
+from .plots import paired_differences
 from .registry import Experiment, Row
 from .summary import difference, pct, points, seed_stats
 
@@ -91,7 +92,8 @@ def _final(result: dict, augment: str, key: str) -> list[float]:
 def figure(result: dict):
     """Left: each run's error per epoch, on its training batches (dotted), on the test set's centre
     view (solid) and on the ten-view average (dashed), one line per arm and seed. Right: the claims'
-    three paired differences, one dot per seed, their mean and Student-t 95% interval (the bar)."""
+    three paired differences per seed, with their mean, Student-t 95% interval and verdict
+    (`plots.paired_differences`)."""
     import matplotlib.pyplot as plt
 
     config, m = result["config"], result["metrics"]
@@ -109,26 +111,14 @@ def figure(result: dict):
     curves.legend(fontsize=7, ncol=2, loc="upper right")
 
     shown = [  # label, minuend and subtrahend as (arm, curve), the summary's difference
-        ("crops + flips - centre only\n(centre view)", ("crops+flips", "one_view"), ("centre", "one_view"),
+        ("crops + flips\n- centre only", ("crops+flips", "one_view"), ("centre", "one_view"),
          m["augment_minus_centre"]),
-        ("10 views - 1, crops + flips", ("crops+flips", "ten_views"), ("crops+flips", "one_view"),
+        ("10 views - 1,\ncrops + flips", ("crops+flips", "ten_views"), ("crops+flips", "one_view"),
          m["crops+flips"]["ten_minus_one"]),
-        ("10 views - 1, centre only", ("centre", "ten_views"), ("centre", "one_view"), m["centre"]["ten_minus_one"])]
-    for y, (label, a, b, d) in enumerate(shown):
-        per_seed = [100 * (x - z) for x, z in zip(_final(result, *a), _final(result, *b))]
-        diffs.plot(per_seed, [y] * len(per_seed), "o", color="grey", ms=4)
-        if d["interval"] is not None:
-            diffs.plot([100 * x for x in d["interval"]], [y, y], color="k", lw=2)
-        diffs.plot(100 * d["diff"], y, "D", color="k", ms=6)
-        diffs.annotate(d["verdict"], (100 * d["diff"], y), xytext=(0, 7), textcoords="offset points", ha="center",
-                       fontsize=7)
-    diffs.axvline(0, color="grey", lw=0.8)
-    diffs.set_yticks(range(len(shown)), [s[0] for s in shown], fontsize=8)
-    diffs.set(ylim=(len(shown) - 0.5, -0.7), xlabel="difference in test top-1 error (points)")
-    diffs.margins(x=0.3)
+        ("10 views - 1,\ncentre only", ("centre", "ten_views"), ("centre", "one_view"), m["centre"]["ten_minus_one"])]
+    paired_differences(diffs, [(label, [x - z for x, z in zip(_final(result, *a), _final(result, *b))], d)
+                               for label, a, b, d in shown], "difference in test top-1 error (points)")
     n = len(config["seeds"])
-    diffs.set_title(f"per seed (grey); mean and Student-t 95% interval, n = {n}" if n > 1 else
-                    "one seed: no interval", fontsize=8)
     fig.suptitle(f"§4.1 in miniature: CifarNet on {result['data']['name'].split(' (')[0]}, "
                  f"{result['data']['train_images']:,} training images, {config['epochs']} epochs, "
                  f"{n} seed{'s' if n > 1 else ''} per arm", fontsize=10)
