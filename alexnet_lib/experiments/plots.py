@@ -20,4 +20,6 @@ def paired_differences(ax, compared: list[tuple[str, list, dict]], ylabel: str, 
     ax.set_xticks(range(len(compared)), [f"{what}\n{textwrap.fill(d['verdict'], 16)}" for what, _, d in compared],
                   fontsize=7)
     ax.set(ylabel=ylabel, xlim=(-0.5, len(compared) - 0.5))
-    ax.set_title(f"dots: one seed each; diamond: their mean,\n{compared[0][2]['kind']}", fontsize=8)
+    d = compared[0][2]
+    ax.set_title("dots: one seed each; diamond: their mean,\n" + (d["kind"] if d["interval"] else "one seed: no interval"),
+                 fontsize=8)
