@@ -8,6 +8,7 @@ The runs use the trainer's "mini" net, so each is a real run of the pipeline in 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import shutil
 import signal
@@ -53,6 +54,17 @@ def wait_for(condition, seconds: float = 120) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def lock_is_free(path: Path) -> bool:
+    """Whether no process holds the flock on ``path`` (taken and released at once to find out)."""
+    with open(path) as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(file, fcntl.LOCK_UN)
+        return True
 
 
 def variant_store(tiny_standin: Path, tmp_path: Path, change) -> Path:
@@ -114,6 +126,9 @@ def test_a_second_trainer_on_a_folder_in_use_refuses_naming_the_first(tiny_store
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
+    # On a loaded machine the killed trainer's flock can still be held just after wait() returns: wait
+    # until it is free (a lock that is never freed fails here).
+    wait_for(lambda: lock_is_free(out / "lock"), seconds=60)
     # kill -9 left the lock file naming the dead trainer, and maybe a partial file: the next takes over
     (out / "checkpoint.pt.99999.partial").write_bytes(b"half a checkpoint")
     capsys.readouterr()
