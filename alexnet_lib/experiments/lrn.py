@@ -17,7 +17,7 @@ from ..layers import competing
 from ..models import CifarNet
 from ..resident import train_resident
 from .datasets import load_small
-from .plots import paired_differences
+from .plots import final_per_seed, paired_differences
 from .registry import Experiment, Row
 from .summary import difference, pct, points, seed_stats
 
@@ -91,13 +91,6 @@ SCALES = {"unit": ("unit-variance inputs", "--", "unit variance"),  # legend, li
 PAPER_CIFAR10 = (0.13, 0.11)  # §3.3: test error without and with LRN
 
 
-def _final(result: dict, scale: str, lrn: bool) -> list[float]:
-    """The last test error of each run of ``scale`` with or without LRN, in the order of the seeds."""
-    runs = sorted((u for u in result["units"] if u["unit"]["scale"] == scale and u["unit"]["lrn"] == lrn),
-                  key=lambda u: u["unit"]["seed"])
-    return [u["test_error"][-1] for u in runs]
-
-
 def figure(result: dict):
     """Left: each run's test error per epoch; middle: the share of conv1's and conv2's units that LRN
     divides by more than 1% beyond k^beta (in a net without LRN: would divide); one line per input
@@ -120,10 +113,12 @@ def figure(result: dict):
     share.set(xlabel="epoch", ylabel="units divided >1% beyond $k^\\beta$ (%)", xticks=list(epochs), ylim=(-3, 103))
     error.legend(fontsize=7)
 
-    paired_differences(diffs, [(SCALES[scale][2], [a - b for a, b in zip(_final(result, scale, True),
-                                                                         _final(result, scale, False))],
-                                m[scale]["with_minus_without"]) for scale in m],
-                       "with - without LRN (points of test error)")
+    def with_minus_without(scale):  # each seed's final test error, with LRN minus without
+        with_lrn, without = (final_per_seed(result, "test_error", scale=scale, lrn=lrn) for lrn in (True, False))
+        return [a - b for a, b in zip(with_lrn, without)]
+
+    paired_differences(diffs, [(SCALES[scale][2], with_minus_without(scale), m[scale]["with_minus_without"])
+                               for scale in m], "with - without LRN (points of test error)")
     diffs.axhline(100 * (PAPER_CIFAR10[1] - PAPER_CIFAR10[0]), color="C3", ls=":", lw=1.2, label="the paper, CIFAR-10")
     diffs.legend(fontsize=7, loc="best")
     n = len(config["seeds"])

@@ -1,8 +1,16 @@
-"""The panel the experiments' figures share: per-seed paired differences with their interval."""
+"""What the experiments' figures share: each seed's final value, and the panel of per-seed paired
+differences with their interval."""
 
 from __future__ import annotations
 
 import textwrap
+
+
+def final_per_seed(result: dict, key: str, **unit) -> list[float]:
+    """The last value of curve ``key`` in each run whose unit matches ``unit``, in the order of the seeds."""
+    runs = sorted((u for u in result["units"] if all(u["unit"][k] == v for k, v in unit.items())),
+                  key=lambda u: u["unit"]["seed"])
+    return [u[key][-1] for u in runs]
 
 
 def paired_differences(ax, compared: list[tuple[str, list, dict]], ylabel: str, colour: str = "C0",

@@ -19,7 +19,7 @@ from ..evaluate import topk_errors
 from ..models import CifarNet
 from ..resident import train_resident
 from .datasets import load_small
-from .plots import paired_differences
+from .plots import final_per_seed, paired_differences
 from .registry import Experiment, Row
 from .summary import difference, pct, points, seed_stats
 
@@ -83,12 +83,6 @@ def summarise(config: dict, done: list) -> dict:
 ARMS = {"centre": ("centre patch only", "C0"), "crops+flips": ("random crops + flips", "C1")}
 
 
-def _final(result: dict, augment: str, key: str) -> list[float]:
-    """``key``'s last value in each run of ``augment``, in the order of the seeds."""
-    runs = sorted((u for u in result["units"] if u["unit"]["augment"] == augment), key=lambda u: u["unit"]["seed"])
-    return [u[key][-1] for u in runs]
-
-
 def figure(result: dict):
     """Left: each run's error per epoch, on its training batches (dotted), on the test set's centre
     view (solid) and on the ten-view average (dashed), one line per arm and seed. Right: the claims'
@@ -116,7 +110,8 @@ def figure(result: dict):
         ("10 views - 1,\ncrops + flips", ("crops+flips", "ten_views"), ("crops+flips", "one_view"),
          m["crops+flips"]["ten_minus_one"]),
         ("10 views - 1,\ncentre only", ("centre", "ten_views"), ("centre", "one_view"), m["centre"]["ten_minus_one"])]
-    paired_differences(diffs, [(label, [x - z for x, z in zip(_final(result, *a), _final(result, *b))], d)
+    paired_differences(diffs, [(label, [x - z for x, z in zip(final_per_seed(result, a[1], augment=a[0]),
+                                                               final_per_seed(result, b[1], augment=b[0]))], d)
                                for label, a, b, d in shown], "difference in test top-1 error (points)")
     n = len(config["seeds"])
     fig.suptitle(f"§4.1 in miniature: CifarNet on {result['data']['name'].split(' (')[0]}, "
