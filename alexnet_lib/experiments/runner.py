@@ -63,12 +63,17 @@ def _keep_partial(name: str, key: dict, done: list, arrays: list) -> None:
     write_atomic(_partial_path(name), lambda f: f.write(text), mode="w", then="run the experiment again")
 
 
+def _todo(e, config: dict, done: list) -> list[dict]:
+    """The units not run yet (a later stage's may depend on the earlier ones' outcomes)."""
+    finished = [u for u, _ in done]
+    return [u for u in e.units(config, done) if u not in finished]
+
+
 def _run_units(e, config: dict, data, done: list, arrays: list, keep, label: str, device, progress: bool) -> None:
-    """Run the units not in ``done`` (a later stage's may depend on the earlier ones), calling
-    ``keep()`` after each."""
+    """Run the units not in ``done`` (`_todo`), calling ``keep()`` after each."""
     bar = tqdm(desc=label, unit="run", disable=not progress, initial=len(done))
     with Expected(label, 0, device, warmup=0, timed=1, unit="run") as expected:
-        while todo := [u for u in e.units(config, done) if u not in [u for u, _ in done]]:
+        while todo := _todo(e, config, done):
             bar.total = len(done) + len(todo)
             bar.refresh()
             expected.steps = expected.done + len(todo)  # the runs known now (a sweep's seeds come later)
@@ -154,15 +159,27 @@ def _done(stored: dict) -> list:
     return [(u["unit"], {k: v for k, v in u.items() if k != "unit"}) for u in stored["units"]]
 
 
+def _config_changed(name: str, stored: dict) -> str | None:
+    """Why a stored result's config is no longer its experiment's size of that name, or None."""
+    if experiment(name).sizes.get(stored["size"]) == stored["config"]:
+        return None
+    return (f"{display_path(result_path(name))}: its config is not the {stored['size']!r} size of "
+            f"alexnet_lib/experiments/{name}.py any more: run the experiment again.")
+
+
+def _metrics_today(name: str, stored: dict) -> dict:
+    """What today's ``summarise`` makes of a stored result's runs, as its JSON keeps it."""
+    return json.loads(json.dumps(experiment(name).summarise(stored["config"], _done(stored))))
+
+
 def _stale(name: str, stored: dict) -> str | None:
     """Why a stored result no longer matches its experiment's code, or None."""
-    e, path = experiment(name), display_path(result_path(name))
-    if e.sizes.get(stored["size"]) != stored["config"]:
-        return (f"{path}: its config is not the {stored['size']!r} size of alexnet_lib/experiments/{name}.py "
-                "any more: run the experiment again.")
-    if json.loads(json.dumps(e.summarise(stored["config"], _done(stored)))) != stored["metrics"]:
-        return (f"{path}: its metrics are not what summarise() in alexnet_lib/experiments/{name}.py makes of its "
-                f"runs today: `python -m alexnet_lib.experiments summarise {name}` re-summarises them.")
+    if (changed := _config_changed(name, stored)) is not None:
+        return changed
+    if _metrics_today(name, stored) != stored["metrics"]:
+        return (f"{display_path(result_path(name))}: its metrics are not what summarise() in "
+                f"alexnet_lib/experiments/{name}.py makes of its runs today: "
+                f"`python -m alexnet_lib.experiments summarise {name}` re-summarises them.")
     return None
 
 
@@ -172,11 +189,9 @@ def resummarise(name: str) -> bool:
     with which code. False if they were already today's. Its config must still be its size's."""
     stored = load_result(name)
     check_arrays(stored)
-    e = experiment(name)
-    if e.sizes.get(stored["size"]) != stored["config"]:
-        raise AlexNetError(f"{display_path(result_path(name))}: its config is not the {stored['size']!r} size of "
-                           f"alexnet_lib/experiments/{name}.py any more: run the experiment again.")
-    metrics = json.loads(json.dumps(e.summarise(stored["config"], _done(stored))))
+    if (changed := _config_changed(name, stored)) is not None:
+        raise AlexNetError(changed)
+    metrics = _metrics_today(name, stored)
     if metrics == stored["metrics"]:
         return False
     stored = {k: v for k, v in stored.items() if k != "digest"}
